@@ -1,0 +1,242 @@
+/* Module runwatch.core: clocks, logging with redaction, options, job slices (CPU budget),
+   counters. The mechanisms the Lua library's policies are built on. */
+#include <string.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <lauxlib.h>
+#include "rw.h"
+#include "log.h"
+#include "bindings.h"
+
+/* core.now() -> the loop's cached time (monotonic seconds) [-0, +1, -] */
+static int core_now(lua_State *L) {
+  rw_app *app = rw_app_of(L);
+  lua_pushnumber(L, app && app->loop ? ev_now(app->loop) : rw_monotonic());
+  return 1;
+}
+
+/* core.monotonic() -> a fresh monotonic reading */
+static int core_monotonic(lua_State *L) {
+  lua_pushnumber(L, rw_monotonic());
+  return 1;
+}
+
+/* core.time() -> wall-clock seconds since the epoch, with fractions */
+static int core_time(lua_State *L) {
+  lua_pushnumber(L, rw_walltime());
+  return 1;
+}
+
+/* core.log(level, msg [, fields [, script [, job]]]) -- fields: a table of scalars.
+   Field strings are first collected into a table on the stack so their pointers stay valid. */
+static int core_log(lua_State *L) {
+  static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
+  int level = luaL_checkoption(L, 1, NULL, levels);
+  const char *msg = luaL_checkstring(L, 2);
+  const char *script = luaL_optstring(L, 4, NULL);
+  const char *job = luaL_optstring(L, 5, NULL);
+  rw_log_field fields[32];
+  int n = 0, i;
+  if (!rw_log_enabled((rw_log_level)level)) return 0;
+  lua_settop(L, 5);
+  lua_newtable(L);   /* 6: {key1, value1, raw1, key2, ...} */
+  if (lua_istable(L, 3)) {
+    lua_pushnil(L);
+    while (lua_next(L, 3) != 0) {
+      if (lua_type(L, -2) == LUA_TSTRING && n < 32) {
+        int t = lua_type(L, -1);
+        int raw = (t == LUA_TBOOLEAN) || (t == LUA_TNUMBER && lua_isinteger(L, -1));
+        if (t == LUA_TNUMBER && !lua_isinteger(L, -1)) {
+          double d = lua_tonumber(L, -1);
+          raw = (d == d && d - d == 0);
+        }
+        lua_pushvalue(L, -2);
+        lua_rawseti(L, 6, 3 * n + 1);
+        luaL_tolstring(L, -1, NULL);
+        lua_rawseti(L, 6, 3 * n + 2);
+        fields[n].is_raw = raw;
+        n++;
+      }
+      lua_pop(L, 1);
+    }
+  }
+  for (i = 0; i < n; i++) {
+    lua_rawgeti(L, 6, 3 * i + 1);
+    fields[i].key = lua_tostring(L, -1);
+    lua_rawgeti(L, 6, 3 * i + 2);
+    fields[i].value = lua_tostring(L, -1);
+    lua_pop(L, 2);   /* still referenced by the table at 6 */
+  }
+  rw_log_fields((rw_log_level)level, script, job, msg, fields, n);
+  return 0;
+}
+
+/* core.log_enabled(level) -> boolean */
+static int core_log_enabled(lua_State *L) {
+  int level = rw_log_level_from_name(luaL_checkstring(L, 1));
+  lua_pushboolean(L, level >= 0 && rw_log_enabled((rw_log_level)level));
+  return 1;
+}
+
+/* core.write(s) -- stdout with secrets redacted */
+static int core_write(lua_State *L) {
+  size_t len;
+  const char *s = luaL_checklstring(L, 1, &len);
+  rw_out(s, len);
+  return 0;
+}
+
+/* core.add_secret(s) -- s is redacted from every log line and from core.write output */
+static int core_add_secret(lua_State *L) {
+  size_t len;
+  const char *s = luaL_checklstring(L, 1, &len);
+  rw_log_add_secret(s, len);
+  return 0;
+}
+
+/* core.redact(s) -> s with secrets replaced by *** */
+static int core_redact(lua_State *L) {
+  size_t len, n;
+  const char *s = luaL_checklstring(L, 1, &len);
+  char *r = rw_redact(s, len, &n);
+  if (!r) return luaL_error(L, "out of memory");
+  lua_pushlstring(L, r, n);
+  free(r);
+  return 1;
+}
+
+static void set_str(lua_State *L, const char *k, const char *v) {
+  if (v) { lua_pushstring(L, v); lua_setfield(L, -2, k); }
+}
+
+static void set_list(lua_State *L, const char *k, const char **v, int n) {
+  int i;
+  lua_createtable(L, n, 0);
+  for (i = 0; i < n; i++) { lua_pushstring(L, v[i]); lua_rawseti(L, -2, i + 1); }
+  lua_setfield(L, -2, k);
+}
+
+/* core.options() -> the command-line options as a table */
+static int core_options(lua_State *L) {
+  rw_app *app = rw_app_of(L);
+  static const char *const modes[] = {"run", "once", "check"};
+  lua_newtable(L);
+  if (!app) return 1;
+  lua_pushstring(L, modes[app->opt->mode]);
+  lua_setfield(L, -2, "mode");
+  lua_pushboolean(L, app->opt->dry_run);
+  lua_setfield(L, -2, "dry_run");
+  lua_pushboolean(L, app->opt->insecure);
+  lua_setfield(L, -2, "insecure");
+  set_str(L, "state", app->opt->state_path);
+  set_str(L, "local_dir", app->opt->local_dir);
+  set_str(L, "lib_dir", app->opt->lib_dir);
+  set_str(L, "command", app->opt->command);
+  set_list(L, "args", app->opt->args, app->opt->nargs);
+  set_list(L, "scripts", app->opt->scripts, app->opt->nscripts);
+  lua_pushnumber(L, app->opt->cpu_budget);
+  lua_setfield(L, -2, "cpu_budget");
+  lua_pushinteger(L, (lua_Integer)app->opt->mem_limit);
+  lua_setfield(L, -2, "mem_limit");
+  lua_pushstring(L, rw_log_level_name(rw_log_get_level()));
+  lua_setfield(L, -2, "log_level");
+  return 1;
+}
+
+/* core.slice_begin(budget_seconds) -- the next resume of a job runs under this budget */
+static int core_slice_begin(lua_State *L) {
+  rw_host *h = rw_host_of(L);
+  h->slice_budget = luaL_checknumber(L, 1);
+  h->slice_abort = 0;
+  h->slice_start = rw_monotonic();
+  return 0;
+}
+
+/* core.slice_end() -> elapsed seconds, aborted (true when the budget hook stopped the job) */
+static int core_slice_end(lua_State *L) {
+  rw_host *h = rw_host_of(L);
+  double elapsed = h->slice_start > 0 ? rw_monotonic() - h->slice_start : 0;
+  int aborted = h->slice_abort;
+  h->slice_start = 0;
+  h->slice_abort = 0;
+  lua_pushnumber(L, elapsed);
+  lua_pushboolean(L, aborted);
+  return 2;
+}
+
+/* core.job_failed() -- count a failed job for the exit status */
+static int core_job_failed(lua_State *L) {
+  rw_host_of(L)->job_failures++;
+  return 0;
+}
+
+/* core.stop() -- stop like SIGTERM: no new ticks, in-flight work finishes */
+static int core_stop(lua_State *L) {
+  rw_app *app = rw_app_of(L);
+  if (app && !app->stopping) raise(SIGTERM);
+  return 0;
+}
+
+/* core.stats() -> counters for status pages and benchmarks */
+static int core_stats(lua_State *L) {
+  rw_host *h = rw_host_of(L);
+  rw_app *app = h->app;
+  lua_newtable(L);
+  lua_pushinteger(L, (lua_Integer)h->mem_used); lua_setfield(L, -2, "mem");
+  lua_pushinteger(L, (lua_Integer)h->mem_peak); lua_setfield(L, -2, "mem_peak");
+  lua_pushinteger(L, h->pending); lua_setfield(L, -2, "pending");
+  lua_pushinteger(L, h->live); lua_setfield(L, -2, "live");
+  lua_pushinteger(L, h->job_failures); lua_setfield(L, -2, "job_failures");
+  if (app) {
+    lua_pushinteger(L, (lua_Integer)app->http_requests); lua_setfield(L, -2, "http_requests");
+    lua_pushinteger(L, (lua_Integer)app->http_bytes_in); lua_setfield(L, -2, "http_bytes_in");
+    lua_pushinteger(L, (lua_Integer)app->http_bytes_out); lua_setfield(L, -2, "http_bytes_out");
+    lua_pushinteger(L, app->running_requests); lua_setfield(L, -2, "http_in_flight");
+    lua_pushboolean(L, app->stopping); lua_setfield(L, -2, "stopping");
+  }
+  return 1;
+}
+
+/* core.file_mode(path) -> permission bits, or nil, err (netrc permission check) */
+static int core_file_mode(lua_State *L) {
+  struct stat st;
+  const char *path = luaL_checkstring(L, 1);
+  if (stat(path, &st) != 0) return luaL_fileresult(L, 0, path);
+  lua_pushinteger(L, (lua_Integer)(st.st_mode & 07777));
+  return 1;
+}
+
+/* core.getpid() */
+static int core_getpid(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)getpid());
+  return 1;
+}
+
+static const luaL_Reg core_funcs[] = {
+  {"now", core_now},
+  {"monotonic", core_monotonic},
+  {"time", core_time},
+  {"log", core_log},
+  {"log_enabled", core_log_enabled},
+  {"write", core_write},
+  {"add_secret", core_add_secret},
+  {"redact", core_redact},
+  {"options", core_options},
+  {"slice_begin", core_slice_begin},
+  {"slice_end", core_slice_end},
+  {"job_failed", core_job_failed},
+  {"stop", core_stop},
+  {"stats", core_stats},
+  {"file_mode", core_file_mode},
+  {"getpid", core_getpid},
+  {NULL, NULL}
+};
+
+int luaopen_runwatch_core(lua_State *L) {
+  luaL_newlib(L, core_funcs);
+  lua_pushliteral(L, RW_VERSION);
+  lua_setfield(L, -2, "version");
+  return 1;
+}

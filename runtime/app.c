@@ -1,0 +1,138 @@
+/* The app's lifecycle: open (loop, curl, host), run (until no work is left or a signal stops
+   it), SIGHUP reload that keeps the old scripts when the new ones fail, and strict teardown. */
+#include <stdlib.h>
+#include <string.h>
+#include <signal.h>
+#include "rw.h"
+#include "http.h"
+#include "log.h"
+
+/* Before the loop blocks: with nothing pending (no timers, no transfers) the work is done. */
+static void idle_check_cb(struct ev_loop *loop, ev_prepare *w, int revents) {
+  rw_app *app = w->data;
+  (void)revents;
+  if (!app->host || app->host->pending <= 0) ev_break(loop, EVBREAK_ALL);
+}
+
+static void stop_deadline_cb(struct ev_loop *loop, ev_timer *w, int revents) {
+  (void)w; (void)revents;
+  rw_log(RW_LOG_WARN, "stop: in-flight work did not finish within the grace period; exiting");
+  ev_break(loop, EVBREAK_ALL);
+}
+
+/* SIGINT/SIGTERM: no new ticks; in-flight requests get a grace period; a second signal ends
+   at once. */
+static void stop_cb(struct ev_loop *loop, ev_signal *w, int revents) {
+  rw_app *app = w->data;
+  (void)revents;
+  if (app->stopping) {
+    rw_log(RW_LOG_WARN, "second signal: exiting now");
+    app->interrupted = 1;
+    ev_break(loop, EVBREAK_ALL);
+    return;
+  }
+  rw_log(RW_LOG_INFO, "signal %d: stopping (in-flight work has %.0f s to finish)", w->signum,
+         app->opt->stop_grace);
+  app->stopping = 1;
+  if (app->host) rw_host_call_hook(app->host, "_stop");
+  ev_timer_set(&app->stop_timer, app->opt->stop_grace, 0.);
+  ev_timer_start(loop, &app->stop_timer);
+  ev_unref(loop);   /* the deadline alone does not keep the loop alive */
+}
+
+/* SIGHUP: build a new host from the scripts on disk; swap only if it loads. */
+static void reload_cb(struct ev_loop *loop, ev_signal *w, int revents) {
+  rw_app *app = w->data;
+  char err[256];
+  rw_host *nh, *old;
+  (void)loop; (void)revents;
+  if (app->stopping) return;
+  rw_log(RW_LOG_INFO, "SIGHUP: reloading scripts");
+  old = app->host;
+  nh = rw_host_new(app, err, sizeof err);
+  if (!nh) {
+    rw_log(RW_LOG_ERROR, "reload failed (%s); keeping the running scripts", err);
+    return;
+  }
+  /* The new host's jobs start on the next loop turn, after the old host is gone, so the two
+     versions never tick side by side. */
+  if (rw_host_load(nh) != 0) {
+    rw_log(RW_LOG_ERROR, "reload failed; keeping the running scripts");
+    rw_host_free(nh);
+    return;
+  }
+  rw_host_call_hook(old, "_stop");
+  rw_host_free(old);
+  app->host = nh;
+  rw_log(RW_LOG_INFO, "reload done");
+}
+
+int rw_app_open(rw_app *app, rw_options *opt) {
+  char err[256];
+  memset(app, 0, sizeof *app);
+  app->opt = opt;
+  if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+    rw_log(RW_LOG_ERROR, "curl_global_init failed");
+    return -1;
+  }
+  app->loop = ev_default_loop(EVFLAG_AUTO);
+  if (!app->loop) {
+    rw_log(RW_LOG_ERROR, "cannot initialise libev");
+    return -1;
+  }
+  if (rw_http_init(app) != 0) {
+    rw_log(RW_LOG_ERROR, "cannot initialise libcurl multi");
+    return -1;
+  }
+  signal(SIGPIPE, SIG_IGN);
+  ev_signal_init(&app->sigint, stop_cb, SIGINT);
+  ev_signal_init(&app->sigterm, stop_cb, SIGTERM);
+  ev_signal_init(&app->sighup, reload_cb, SIGHUP);
+  app->sigint.data = app->sigterm.data = app->sighup.data = app;
+  ev_signal_start(app->loop, &app->sigint);
+  ev_signal_start(app->loop, &app->sigterm);
+  ev_signal_start(app->loop, &app->sighup);
+  ev_unref(app->loop);
+  ev_unref(app->loop);
+  ev_unref(app->loop);   /* signal watchers never keep the loop alive */
+  ev_prepare_init(&app->idle_check, idle_check_cb);
+  app->idle_check.data = app;
+  ev_prepare_start(app->loop, &app->idle_check);
+  ev_unref(app->loop);
+  ev_timer_init(&app->stop_timer, stop_deadline_cb, 0., 0.);
+  app->stop_timer.data = app;
+  app->host = rw_host_new(app, err, sizeof err);
+  if (!app->host) {
+    rw_log(RW_LOG_ERROR, "%s", err);
+    return -1;
+  }
+  return 0;
+}
+
+/* Loads the scripts and runs the loop. Returns the exit status (0, 1 a job failed, 2 load). */
+int rw_app_run(rw_app *app) {
+  if (rw_host_load(app->host) != 0) return 2;
+  ev_run(app->loop, 0);
+  if (app->interrupted) return 130;
+  if (app->host->job_failures > 0) return 1;
+  return 0;
+}
+
+/* Teardown order: Lua first (its __gc stops timers and removes transfers), then the multi
+   handle (which may still call the socket callback, so the loop lives on), then the loop. */
+void rw_app_close(rw_app *app) {
+  if (app->loop) {
+    if (ev_is_active(&app->stop_timer)) { ev_ref(app->loop); ev_timer_stop(app->loop, &app->stop_timer); }
+    ev_ref(app->loop); ev_prepare_stop(app->loop, &app->idle_check);
+    ev_ref(app->loop); ev_signal_stop(app->loop, &app->sigint);
+    ev_ref(app->loop); ev_signal_stop(app->loop, &app->sigterm);
+    ev_ref(app->loop); ev_signal_stop(app->loop, &app->sighup);
+  }
+  rw_host_free(app->host);
+  app->host = NULL;
+  rw_http_cleanup(app);
+  if (app->loop) ev_loop_destroy(app->loop);
+  app->loop = NULL;
+  curl_global_cleanup();
+  rw_log_clear_secrets();
+}

@@ -1,0 +1,298 @@
+/* The Lua side of the host: lua_State setup, memory cap, CPU budget hook, module loading,
+   script loading with one _ENV per script, and host_pcall, the one door from C into Lua. */
+#include <stdlib.h>
+#include <string.h>
+#include <stdio.h>
+#include <time.h>
+#include <errno.h>
+#include <lauxlib.h>
+#include <lualib.h>
+#include "rw.h"
+#include "log.h"
+#include "bindings.h"
+#include "rw_embedded.h"
+
+#define HOOK_COUNT 10000   /* instructions between budget checks */
+
+double rw_monotonic(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+double rw_walltime(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The allocator: counts bytes and refuses to grow past the host's limit, so a job that eats
+   memory gets "not enough memory" (and is stopped) instead of the process being killed. */
+static void *host_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+  rw_host *h = ud;
+  size_t old = ptr ? osize : 0;
+  void *p;
+  if (nsize == 0) {
+    free(ptr);
+    h->mem_used -= old;
+    return NULL;
+  }
+  if (nsize > old && h->mem_limit && h->mem_used - old + nsize > h->mem_limit && !h->closing)
+    return NULL;
+  p = realloc(ptr, nsize);
+  if (!p) return NULL;
+  h->mem_used = h->mem_used - old + nsize;
+  if (h->mem_used > h->mem_peak) h->mem_peak = h->mem_used;
+  return p;
+}
+
+/* The count hook: when the running job slice is over its budget, yield out of it (this escapes
+   any pcall inside the job); where yielding is impossible, raise. The task scheduler sees
+   slice_abort and closes the coroutine. */
+static void budget_hook(lua_State *L, lua_Debug *ar) {
+  rw_host *h = rw_host_of(L);
+  (void)ar;
+  if (!h || h->slice_start <= 0 || h->slice_budget <= 0) return;
+  if (rw_monotonic() - h->slice_start <= h->slice_budget && !h->slice_abort) return;
+  h->slice_abort = 1;
+  if (lua_isyieldable(L)) {
+    lua_yield(L, 0);
+    return;
+  }
+  luaL_error(L, "job exceeded its CPU budget of %.3g s", h->slice_budget);
+}
+
+/* Traceback message handler (lua.c's msghandler). Non-string errors with __tostring are shown
+   through it; tables (CommError values) are passed through unchanged for Lua to inspect. */
+static int msghandler(lua_State *L) {
+  const char *msg = lua_tostring(L, 1);
+  if (msg == NULL) {
+    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) {
+      msg = lua_tostring(L, -1);
+    } else {
+      msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+    }
+  }
+  luaL_traceback(L, L, msg, 1);
+  return 1;
+}
+
+/* The one door from C into Lua: a protected call with a traceback. The function and its
+   arguments are on the stack; on error the message (with traceback) is logged and nres nils
+   are left, so callers keep a balanced stack. Returns the lua_pcall status. */
+int rw_host_pcall(lua_State *L, int nargs, int nres) {
+  int base = lua_gettop(L) - nargs;
+  int status, i;
+  lua_pushcfunction(L, msghandler);
+  lua_insert(L, base);
+  status = lua_pcall(L, nargs, nres, base);
+  lua_remove(L, base);
+  if (status != LUA_OK) {
+    rw_host *h = rw_host_of(L);
+    rw_log(RW_LOG_ERROR, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "(error)");
+    lua_pop(L, 1);
+    if (h) h->job_failures++;
+    for (i = 0; i < nres; i++) lua_pushnil(L);
+  }
+  return status;
+}
+
+/* Calls runwatch.task.<name>() if the library is loaded (e.g. "_stop" at SIGTERM). */
+int rw_host_call_hook(rw_host *h, const char *name) {
+  lua_State *L = h->L;
+  int top = lua_gettop(L);
+  int st;
+  lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  lua_getfield(L, -1, "runwatch.task");
+  if (!lua_istable(L, -1)) {
+    lua_settop(L, top);
+    return -1;
+  }
+  lua_getfield(L, -1, name);
+  if (!lua_isfunction(L, -1)) {
+    lua_settop(L, top);
+    return -1;
+  }
+  st = rw_host_pcall(L, 0, 0);
+  lua_settop(L, top);
+  return st == LUA_OK ? 0 : -1;
+}
+
+/* {====== Module loading */
+
+static const rw_embedded_module *find_embedded(const char *name) {
+  const rw_embedded_module *m;
+  for (m = rw_embedded_modules; m->name; m++)
+    if (strcmp(m->name, name) == 0) return m;
+  return NULL;
+}
+
+/* package.searchers entry: the Lua library, from --lib-dir when given, else embedded source.
+   Everything is loaded as text (mode "t"), never bytecode. */
+static int searcher(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  rw_host *h = rw_host_of(L);
+  const char *lib_dir = h && h->app ? h->app->opt->lib_dir : NULL;
+  const rw_embedded_module *m;
+  if (lib_dir) {
+    luaL_Buffer b;
+    const char *p;
+    const char *const suffixes[] = {".lua", "/init.lua"};
+    int i;
+    for (i = 0; i < 2; i++) {
+      FILE *f;
+      luaL_buffinit(L, &b);
+      luaL_addstring(&b, lib_dir);
+      luaL_addchar(&b, '/');
+      for (p = name; *p; p++) luaL_addchar(&b, *p == '.' ? '/' : *p);
+      luaL_addstring(&b, suffixes[i]);
+      luaL_pushresult(&b);
+      f = fopen(lua_tostring(L, -1), "r");
+      if (f) {
+        fclose(f);
+        if (luaL_loadfilex(L, lua_tostring(L, -1), "t") != LUA_OK) return lua_error(L);
+        lua_insert(L, -2);  /* loader, filename */
+        return 2;
+      }
+      lua_pop(L, 1);
+    }
+  }
+  m = find_embedded(name);
+  if (!m) {
+    lua_pushfstring(L, "no embedded module '%s'", name);
+    return 1;
+  }
+  lua_pushfstring(L, "@scripts/lib/%s", m->file);
+  if (luaL_loadbufferx(L, m->src, m->len, lua_tostring(L, -1), "t") != LUA_OK) return lua_error(L);
+  lua_pushfstring(L, "scripts/lib/%s", m->file);
+  return 2;
+}
+
+/* package.path and cpath lose relative entries ("./?.lua"): a script must not pick up code from
+   whatever directory the daemon happens to run in. C modules from disk are not loaded at all. */
+static void sanitize_paths(lua_State *L) {
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "path");
+  {
+    const char *path = lua_tostring(L, -1);
+    luaL_Buffer b;
+    const char *p = path, *e;
+    luaL_buffinit(L, &b);
+    while (p && *p) {
+      e = strchr(p, ';');
+      if (!e) e = p + strlen(p);
+      if (e > p && *p == '/') {
+        if (luaL_bufflen(&b) > 0) luaL_addchar(&b, ';');
+        luaL_addlstring(&b, p, (size_t)(e - p));
+      }
+      p = *e ? e + 1 : e;
+    }
+    luaL_pushresult(&b);
+    lua_setfield(L, -3, "path");
+  }
+  lua_pop(L, 1);
+  lua_pushliteral(L, "");
+  lua_setfield(L, -2, "cpath");
+  /* searchers: preload (1), ours (2), then Lua files on the sanitized path (3); no C loaders */
+  lua_getfield(L, -1, "searchers");
+  lua_pushcfunction(L, searcher);
+  lua_rawseti(L, -2, 2);
+  lua_pushnil(L);
+  lua_rawseti(L, -2, 5);
+  lua_pushnil(L);
+  lua_rawseti(L, -2, 4);
+  lua_pop(L, 2);
+}
+
+static void preload_c_modules(lua_State *L) {
+  const rw_module *m;
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  for (m = rw_c_modules; m->name; m++) {
+    lua_pushcfunction(L, m->open);
+    lua_setfield(L, -2, m->name);
+  }
+  lua_pop(L, 1);
+}
+
+/* }====== */
+
+rw_host *rw_host_new(rw_app *app, char *err, size_t errlen) {
+  rw_host *h = calloc(1, sizeof *h);
+  if (!h) {
+    snprintf(err, errlen, "out of memory");
+    return NULL;
+  }
+  h->app = app;
+  h->mem_limit = app && app->opt->mem_limit ? app->opt->mem_limit : RW_DEFAULT_MEM_LIMIT;
+  h->L = lua_newstate(host_alloc, h);
+  if (!h->L) {
+    snprintf(err, errlen, "cannot create a Lua state");
+    free(h);
+    return NULL;
+  }
+  /* the host pointer lives in the extra space of the main thread (copied to every coroutine) */
+  *(rw_host **)lua_getextraspace(h->L) = h;
+  luaL_openlibs(h->L);
+  sanitize_paths(h->L);
+  preload_c_modules(h->L);
+  lua_sethook(h->L, budget_hook, LUA_MASKCOUNT, HOOK_COUNT);
+  return h;
+}
+
+/* Loads the prelude (which defines the globals scripts use) and then every script and -e chunk,
+   each with its own _ENV, through runwatch.task's loader so the top level runs as a job. */
+int rw_host_load(rw_host *h) {
+  lua_State *L = h->L;
+  rw_options *o = h->app->opt;
+  int i, st, top = lua_gettop(L);
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "runwatch.prelude");
+  if (rw_host_pcall(L, 1, 1) != LUA_OK) {
+    h->load_failed = 1;
+    lua_settop(L, top);
+    return -1;
+  }
+  /* prelude returns a table with load_script(path|nil, code|nil, mode) -> ok, err */
+  for (i = 0; i < o->nscripts + o->ncode; i++) {
+    lua_getfield(L, -1, "load_script");
+    if (i < o->nscripts) {
+      lua_pushstring(L, o->scripts[i]);
+      lua_pushnil(L);
+    } else {
+      lua_pushnil(L);
+      lua_pushstring(L, o->code[i - o->nscripts]);
+    }
+    st = rw_host_pcall(L, 2, 2);
+    if (st != LUA_OK || !lua_toboolean(L, -2)) {
+      if (st == LUA_OK) rw_log(RW_LOG_ERROR, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "load failed");
+      h->load_failed = 1;
+      lua_settop(L, top);
+      return -1;
+    }
+    lua_pop(L, 2);
+  }
+  lua_getfield(L, -1, "start");
+  st = rw_host_pcall(L, 0, 0);
+  lua_settop(L, top);
+  if (st != LUA_OK) {
+    h->load_failed = 1;
+    return -1;
+  }
+  return 0;
+}
+
+void rw_host_free(rw_host *h) {
+  if (!h) return;
+  h->closing = 1;
+  if (h->L) lua_close(h->L);   /* runs every __gc: timers stop, requests leave the multi */
+  free(h);
+}
+
+rw_host *rw_host_of(lua_State *L) {
+  return *(rw_host **)lua_getextraspace(L);
+}
+
+rw_app *rw_app_of(lua_State *L) {
+  rw_host *h = rw_host_of(L);
+  return h ? h->app : NULL;
+}

@@ -1,0 +1,71 @@
+-- HTTP for scripts: request/get/post that read sequentially inside a job. Returns a response
+-- {status, headers, body} (4xx and 5xx are responses, not errors) or nil, err for the world's
+-- failures (DNS, refused, timeout, too large). Misuse raises.
+local raw = require "runwatch.http.raw"
+local task = require "runwatch.task"
+
+local M = {}
+
+local function seconds(v, what)
+  if v == nil then return nil end
+  return require("runwatch.schedule").duration(v, what, 4)
+end
+
+-- request{method=, url=, headers=, body=, timeout=, connect_timeout=, max_size=, output=}
+function M.request(opts)
+  if type(opts) ~= "table" then
+    error("bad argument #1 to 'request' (table expected, got " .. type(opts) .. ")", 2)
+  end
+  local o = {}
+  for k, v in pairs(opts) do o[k] = v end
+  o.timeout = seconds(opts.timeout, "timeout")
+  o.connect_timeout = seconds(opts.connect_timeout, "connect_timeout")
+  if type(o.body) == "table" then
+    o.body = require("runwatch.json").encode(o.body)
+    o.headers = o.headers or {}
+    local has_ct = false
+    for k in pairs(o.headers) do
+      if type(k) == "string" and k:lower() == "content-type" then has_ct = true end
+    end
+    if not has_ct then
+      local h = {}
+      for k, v in pairs(o.headers) do h[k] = v end
+      h["Content-Type"] = "application/json"
+      o.headers = h
+    end
+  end
+  local req
+  local res, err, code = task.await(function(resume)
+    req = raw.request(o, resume)
+  end)
+  if req then req:close() end
+  if not res then return nil, err, code end
+  return res
+end
+
+-- get(url [, opts])
+function M.get(url, opts)
+  local o = {}
+  for k, v in pairs(opts or {}) do o[k] = v end
+  o.method, o.url = "GET", url
+  return M.request(o)
+end
+
+-- post(url, body [, opts]) -- a table body is sent as JSON
+function M.post(url, body, opts)
+  local o = {}
+  for k, v in pairs(opts or {}) do o[k] = v end
+  o.method, o.url, o.body = "POST", url, body
+  return M.request(o)
+end
+
+-- json(res) -> decoded body of a 2xx JSON response, or nil, err
+function M.json(res, err)
+  if not res then return nil, err end
+  if res.status < 200 or res.status > 299 then
+    return nil, "HTTP " .. res.status
+  end
+  return require("runwatch.json").decode(res.body)
+end
+
+return M
