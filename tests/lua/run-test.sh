@@ -1,6 +1,36 @@
 #!/usr/bin/env bash
-# Runs one Lua test with the runwatch binary in once mode, from the source tree's scripts/lib.
-set -eu
+# Runs one Lua test with the runwatch binary, from the source tree's scripts/lib.
+# Directives in the test file:
+#   -- runwatch-mode: run          run as a daemon instead of `once`
+#   -- runwatch-args: ...          extra options
+#   -- runwatch-expect-exit: N     the exit status the test expects (default 0), for tests of
+#                                  failing jobs; the summary line must still report 0 failed
+# A test that mentions RW_HTTPD gets the loopback fixture tests/fixtures/httpd.js started for it.
+set -u
 bin=$1; shift
+script=$1
 here=$(cd "$(dirname "$0")/../.." && pwd)
-exec "$bin" once --lib-dir "$here/scripts/lib" "$@"
+directive() { sed -n "s/^-- runwatch-$1: *//p" "$script" | head -1; }
+if grep -q RW_HTTPD "$script"; then
+  if ! command -v node >/dev/null; then echo "SKIP: node is not installed"; exit 77; fi
+  fifo=$(mktemp -u); mkfifo "$fifo"
+  node "$here/tests/fixtures/httpd.js" > "$fifo" &
+  pid=$!
+  trap 'kill $pid 2>/dev/null; rm -f "$fifo"' EXIT
+  read -r line < "$fifo"
+  port=$(echo "$line" | sed -E 's/.*"port":([0-9]+).*/\1/')
+  export RW_HTTPD="http://127.0.0.1:$port"
+fi
+mode=$(directive mode); mode=${mode:-once}
+extra=$(directive args)
+expect=$(directive expect-exit); expect=${expect:-0}
+out=$(mktemp)
+# shellcheck disable=SC2086
+"$bin" "$mode" --lib-dir "$here/scripts/lib" $extra "$@" | tee "$out"
+rc=${PIPESTATUS[0]}
+summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -1)
+rm -f "$out"
+if [ -z "$summary" ]; then echo "no summary line: the test did not reach t.done() (exit $rc)"; exit 1; fi
+case "$summary" in *" 0 failed"*) ;; *) exit 1 ;; esac
+if [ "$rc" != "$expect" ]; then echo "exit status $rc, expected $expect"; exit 1; fi
+exit 0
