@@ -195,12 +195,12 @@ static void sanitize_paths(lua_State *L) {
   lua_setfield(L, -2, "cpath");
   /* searchers: preload (1), ours (2), then Lua files on the sanitized path (3); no C loaders */
   lua_getfield(L, -1, "searchers");
+  lua_rawgeti(L, -1, 2);              /* the Lua-file searcher */
+  lua_rawseti(L, -2, 3);              /* replaces the C searcher */
   lua_pushcfunction(L, searcher);
   lua_rawseti(L, -2, 2);
   lua_pushnil(L);
-  lua_rawseti(L, -2, 5);
-  lua_pushnil(L);
-  lua_rawseti(L, -2, 4);
+  lua_rawseti(L, -2, 4);              /* no all-in-one C loader */
   lua_pop(L, 2);
 }
 
