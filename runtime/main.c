@@ -59,6 +59,7 @@ int main(int argc, char **argv) {
   const char **scripts = calloc((size_t)argc + 1, sizeof *scripts);
   const char **code = calloc((size_t)argc + 1, sizeof *code);
   if (!scripts || !code) return 2;
+  setvbuf(stdout, NULL, _IOLBF, 0);   /* a daemon's output shows up line by line */
   memset(&opt, 0, sizeof opt);
   opt.mode = RW_MODE_ONCE;
   opt.cpu_budget = RW_DEFAULT_CPU_BUDGET;
