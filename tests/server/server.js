@@ -118,6 +118,13 @@ class TestServer {
     return false;
   }
 
+  // Replace every configured key in `text` by "<api-key>" (nothing recorded ever holds a key).
+  redact(text) {
+    if (typeof text !== 'string') return text;
+    for (const k of this.store.keys) if (k.length >= 40 && text.includes(k)) text = text.split(k).join('<api-key>');
+    return text;
+  }
+
   log(...a) { if (this.opts.verbose) process.stderr.write(a.join(' ') + '\n'); }
 
   // ---------------------------------------------------------------- lifecycle
@@ -217,7 +224,8 @@ class TestServer {
           gql = { body: b, prepared: schema.prepare(b) };
           entry.operationName = gql.prepared.operationName;
           entry.variables = b.variables === undefined ? null : b.variables;
-          entry.query = typeof b.query === 'string' ? b.query : null;
+          if (entry.variables && this.containsKey(JSON.stringify(entry.variables))) entry.variables = JSON.parse(this.redact(JSON.stringify(entry.variables)));
+          entry.query = typeof b.query === 'string' ? this.redact(b.query) : null;
         }
       } catch (e) { gql = { error: e.message }; }
     }
@@ -315,15 +323,16 @@ class TestServer {
       }
       case 'hooks': {
         const name = decodeURIComponent(url.pathname.slice('/hooks/'.length));
-        const text = body.toString('utf8');
-        const headers = { ...req.headers };
-        if (headers.authorization) headers.authorization = '<redacted>';
+        const original = body.toString('utf8');
+        const leaked = this.containsKey(original) || this.containsKey(JSON.stringify(req.headers)) || this.containsKey(req.url);
+        const text = this.redact(original);
+        const headers = {};
+        for (const [k, v] of Object.entries(req.headers)) headers[k] = k === 'authorization' ? '<redacted>' : this.redact(String(v));
         let parsed = null;
         try { parsed = JSON.parse(text); } catch (e) { parsed = null; }
         this.hooks.push({
-          seq: ++this.hookSeq, time: new Date().toISOString(), name, method: req.method, query: url.search || '', headers,
-          body: text, json: parsed, has_authorization: !!req.headers.authorization,
-          contains_api_key: this.containsKey(text) || this.containsKey(JSON.stringify(req.headers)) || this.containsKey(req.url),
+          seq: ++this.hookSeq, time: new Date().toISOString(), name, method: req.method, query: this.redact(url.search || ''), headers,
+          body: text, json: parsed, has_authorization: !!req.headers.authorization, contains_api_key: leaked,
         });
         const status = this.hookStatus.has(name) ? this.hookStatus.get(name) : this.hookStatus.has('*') ? this.hookStatus.get('*') : 200;
         return { status, headers: { 'Content-Type': 'text/plain' }, body: Buffer.from(status < 300 ? 'ok' : 'error') };

@@ -219,6 +219,8 @@ test('webhook receiver records body and headers, never the key; configurable sta
   assert.strictEqual(hooks[1].has_authorization, true);
   assert.strictEqual(hooks[1].contains_api_key, true);
   assert.strictEqual(hooks[1].headers.authorization, '<redacted>');
+  assert.strictEqual(hooks[1].body, 'leak <api-key>');
+  assert.ok(!JSON.stringify(await env.client.admin('GET', 'hooks')).includes(KEY));
   assert.strictEqual((await env.client.admin('GET', 'hooks')).length, 3);
 });
 
