@@ -96,6 +96,7 @@ class TestServer {
     this.hookSeq = 0;
     this.hookStatus = new Map();
     this.filesRedirect = false;
+    this.resetMode = false;
   }
 
   validKey(k) { return typeof k === 'string' && k.length >= 40 && this.store.keys.has(k); }
@@ -427,7 +428,7 @@ class TestServer {
         for (const s of this.sockets) if (s !== req.socket) s.destroy();
       } else {
         // answer first, then close the listeners
-        setImmediate(() => this.goDown(ms).catch((e) => this.log('down failed:', e.message)));
+        setTimeout(() => this.goDown(ms).catch((e) => this.log('down failed:', e.message)), 20);
       }
       return json(200, { ok: true, ms, mode: b.mode === 'reset' ? 'reset' : 'refuse' }, { Connection: 'close' });
     }
