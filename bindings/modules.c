@@ -5,6 +5,7 @@ const rw_module rw_c_modules[] = {
   {"runwatch.core", luaopen_runwatch_core},
   {"runwatch.timer", luaopen_runwatch_timer},
   {"runwatch.http.raw", luaopen_runwatch_http_raw},
+  {"runwatch.cron", luaopen_runwatch_cron},
   /* RW_MODULES_END: add new modules above this line */
   {NULL, NULL}
 };
