@@ -29,6 +29,10 @@ static int core_time(lua_State *L) {
   return 1;
 }
 
+static int field_cmp(const void *a, const void *b) {
+  return strcmp(((const rw_log_field *)a)->key, ((const rw_log_field *)b)->key);
+}
+
 /* core.log(level, msg [, fields [, script [, job]]]) -- fields: a table of scalars.
    Field strings are first collected into a table on the stack so their pointers stay valid. */
 static int core_log(lua_State *L) {
@@ -69,6 +73,7 @@ static int core_log(lua_State *L) {
     fields[i].value = lua_tostring(L, -1);
     lua_pop(L, 2);   /* still referenced by the table at 6 */
   }
+  qsort(fields, (size_t)n, sizeof fields[0], field_cmp);   /* stable output: fields by key */
   rw_log_fields((rw_log_level)level, script, job, msg, fields, n);
   return 0;
 }
@@ -214,7 +219,38 @@ static int core_getpid(lua_State *L) {
   return 1;
 }
 
+/* core.base64(s) -> standard base64 with padding (HTTP basic auth) */
+static int core_base64(lua_State *L) {
+  static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  size_t len, i;
+  const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &len);
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  for (i = 0; i + 2 < len; i += 3) {
+    unsigned v = (unsigned)s[i] << 16 | (unsigned)s[i + 1] << 8 | s[i + 2];
+    luaL_addchar(&b, tbl[v >> 18 & 63]);
+    luaL_addchar(&b, tbl[v >> 12 & 63]);
+    luaL_addchar(&b, tbl[v >> 6 & 63]);
+    luaL_addchar(&b, tbl[v & 63]);
+  }
+  if (len - i == 1) {
+    unsigned v = (unsigned)s[i] << 16;
+    luaL_addchar(&b, tbl[v >> 18 & 63]);
+    luaL_addchar(&b, tbl[v >> 12 & 63]);
+    luaL_addstring(&b, "==");
+  } else if (len - i == 2) {
+    unsigned v = (unsigned)s[i] << 16 | (unsigned)s[i + 1] << 8;
+    luaL_addchar(&b, tbl[v >> 18 & 63]);
+    luaL_addchar(&b, tbl[v >> 12 & 63]);
+    luaL_addchar(&b, tbl[v >> 6 & 63]);
+    luaL_addchar(&b, '=');
+  }
+  luaL_pushresult(&b);
+  return 1;
+}
+
 static const luaL_Reg core_funcs[] = {
+  {"base64", core_base64},
   {"now", core_now},
   {"monotonic", core_monotonic},
   {"time", core_time},

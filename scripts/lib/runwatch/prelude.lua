@@ -31,6 +31,15 @@ G.cron = schedule.cron
 G.spawn = task.spawn
 G.parallel = task.parallel
 G.map = task.map
+-- ipairs in Lua, so that iterating a lazy list (api.runs) may wait for the next page: the C
+-- ipairs cannot yield from inside __index.
+G.ipairs = function(t)
+  return function(tt, i)
+    i = i + 1
+    local v = tt[i]
+    if v ~= nil then return i, v end
+  end, t, 0
+end
 G.sleep = function(d) return task.sleep(schedule.duration(d, "sleep", 2)) end
 
 setmetatable(G, {__index = function(t, k)

@@ -1,0 +1,151 @@
+-- The user API, named as wandb.Api: api.run(path), api.runs(path, filters, opts), api.flush(),
+-- api.default_entity, api.Api{...} for another server or key, api.open("local:DIR"). Results
+-- are cached per api until api.flush(). The module itself is the default api (settings from
+-- the environment, or the local backend with --local DIR).
+local core = require "runwatch.core"
+local json = require "runwatch.json"
+local errors = require "runwatch.errors"
+local paths = require "runwatch.wb.paths"
+local filters_mod = require "runwatch.filters"
+local run_mod = require "runwatch.run"
+local runs_mod = require "runwatch.runs"
+
+local M = {}
+local Api = {}
+local ApiMT = {__name = "runwatch.Api"}
+
+ApiMT.__index = function(self, k)
+  if k == "default_entity" then
+    local s = rawget(self, "_")
+    if not s.default_entity then s.default_entity = s.backend:default_entity() end
+    return s.default_entity
+  end
+  local m = Api[k]
+  if m then
+    -- api.run(path) and api:run(path) both work
+    return function(a, ...)
+      if a == self then return m(self, ...) end
+      return m(self, a, ...)
+    end
+  end
+  local s = rawget(self, "_")
+  return s[k]
+end
+
+-- new{base_url=, api_key=, entity=, project=, timeout=, backend=} -> Api
+function M.Api(o)
+  o = o or {}
+  if type(o) ~= "table" then error("bad argument #1 to 'Api' (table expected)", 2) end
+  local opts = core.options()
+  local backend = o.backend
+  if not backend then
+    if o.local_dir then
+      backend = require("runwatch.local.backend").new(o.local_dir)
+    else
+      backend = require("runwatch.wb.backend").new(o, {timeout = o.timeout and
+        require("runwatch.schedule").duration(o.timeout, "timeout", 2) or nil})
+    end
+  end
+  local self = setmetatable({_ = {backend = backend, dry_run = o.dry_run == nil and opts.dry_run or o.dry_run,
+    cache = {}, lists = {}, settings = backend.settings or {}}}, ApiMT)
+  return self
+end
+
+-- open("local:DIR") / open("https://host") -> Api
+function M.open(spec, o)
+  if type(spec) ~= "string" then error("bad argument #1 to 'open' (string expected)", 2) end
+  local copy = {}
+  for k, v in pairs(o or {}) do copy[k] = v end
+  local dir = spec:match("^local:(.+)$")
+  if dir then copy.local_dir = dir
+  elseif spec:match("^https?://") then copy.base_url = spec
+  else error("bad api spec '" .. spec .. "' (local:DIR or an http(s) URL expected)", 2) end
+  return M.Api(copy)
+end
+
+local function defaults(self)
+  local s = rawget(self, "_")
+  local st = s.settings
+  return {
+    project = st.project,
+    entity = st.entity or function()
+      if not s.default_entity then s.default_entity = s.backend:default_entity() end
+      return s.default_entity
+    end,
+  }
+end
+
+-- api.run(path [, {timeout=}]) -> Run (raises CommError when it does not exist)
+function Api.run(self, path, o)
+  local s = rawget(self, "_")
+  local entity, project, id = paths.run(path, defaults(self), 2)
+  local key = entity .. "/" .. project .. "/" .. id
+  local cached = s.cache[key]
+  if cached then return cached end
+  local attrs = s.backend:run(entity, project, id, true, o)
+  if not attrs then
+    errors.raise({message = "Could not find run " .. key, op = "Run", exc = "not found"}, 2)
+  end
+  local r = run_mod.new(self, entity, project, attrs, true)
+  s.cache[key] = r
+  return r
+end
+
+-- api.runs(path, filters, {order = "-created_at", per_page = 50, lazy = false}) -> Runs
+function Api.runs(self, path, filters, o)
+  local s = rawget(self, "_")
+  o = o or {}
+  if type(o) ~= "table" then error("bad argument #3 to 'runs' (table expected)", 2) end
+  local entity, project = paths.project(path, defaults(self), 2)
+  local fjson = filters_mod.encode(filters, 2)
+  local order = filters_mod.order(o.order, 2)
+  local per_page = o.per_page or 50
+  if math.type(per_page) ~= "integer" or per_page < 1 or per_page > 1000 then
+    error("bad option per_page (an integer from 1 to 1000 expected)", 2)
+  end
+  local full = not o.lazy
+  local key = table.concat({entity, project, fjson, order, tostring(per_page), tostring(full)}, "\0")
+  local cached = s.lists[key]
+  if cached then return cached end
+  local list = runs_mod.new(self, entity, project, fjson, order, per_page, full)
+  s.lists[key] = list
+  return list
+end
+
+-- api.flush() -- drop cached runs and lists; the next call reads from the server again
+function Api.flush(self)
+  local s = rawget(self, "_")
+  s.cache, s.lists = {}, {}
+end
+
+-- Dry-run output: one block per planned write, on stdout, secrets redacted.
+function Api.report_plan(self, title, lines)
+  local out = {"[dry-run] would " .. title}
+  for _, l in ipairs(lines) do out[#out + 1] = l end
+  core.write(table.concat(out, "\n") .. "\n")
+end
+
+-- Every write is logged; with a state store it also lands in the audit log.
+function Api.audit(self, action, target, detail)
+  local t = require("runwatch.task").current()
+  core.log("info", action .. " " .. target, {change = detail}, t and t.script, t and t.job)
+  local ok, state = pcall(require, "runwatch.state")
+  if ok and state.audit then state.audit(action, target, "ok", detail) end
+end
+
+-- The default api, created on first use.
+local default
+local function get_default()
+  if not default then
+    local opts = core.options()
+    default = M.Api(opts.local_dir and {local_dir = opts.local_dir} or {})
+  end
+  return default
+end
+M.default = get_default
+
+setmetatable(M, {__index = function(_, k)
+  return get_default()[k]
+end})
+
+return M

@@ -1,0 +1,184 @@
+-- The W&B GraphQL backend behind the Lua API: each method sends one operation through the
+-- client and returns plain Lua data (run attrs as GraphQL names them). The local-runs backend
+-- (runwatch/local) offers the same methods.
+local Q = require "runwatch.wb.queries"
+local client_mod = require "runwatch.wb.client"
+local settings_mod = require "runwatch.wb.settings"
+local json = require "runwatch.json"
+local errors = require "runwatch.errors"
+
+local M = {}
+local B = {}
+B.__index = B
+B.kind = "wandb"
+
+function M.new(overrides, opts)
+  local s = settings_mod.resolve(overrides)
+  local b = setmetatable({settings = s, opts = opts or {}}, B)
+  b.client = client_mod.new(s, opts)
+  return b
+end
+
+local function null(v) if v == json.null then return nil end return v end
+
+function B:gql(query, vars, opts) return self.client:graphql(query, vars, opts) end
+
+-- The app URL for run links, as the SDK derives it (WANDB_APP_URL, api.wandb.X -> wandb.X).
+function B:app_url()
+  local env = os.getenv("WANDB_APP_URL")
+  if env and env ~= "" then return (env:gsub("/+$", "")) end
+  local base = self.settings.base_url
+  local app = base:gsub("^(https?://)api%.wandb%.", "%1wandb.")
+  if app == base then app = base:gsub("://api%.", "://app.") end
+  return app
+end
+
+-- default_entity() -> the viewer's entity (one GetDefaultEntity query)
+function B:default_entity()
+  local data = self:gql(Q.DEFAULT_ENTITY, {}, {op = "GetDefaultEntity"})
+  local v = null(data.viewer)
+  if not v or not null(v.entity) then
+    errors.raise({message = "could not determine the default entity (no viewer); set WANDB_ENTITY"}, 2)
+  end
+  return v.entity
+end
+
+function B:viewer()
+  local data = self:gql(Q.GET_VIEWER, {}, {op = "GetViewer"})
+  return null(data.viewer)
+end
+
+-- run(e, p, id, full) -> attrs or nil when the project or run does not exist
+function B:run(entity, project, id, full, opts)
+  local data = self:gql(full == false and Q.RUN_LAZY or Q.RUN_FULL,
+    {project = project, entity = entity, name = id}, {op = "Run", timeout = opts and opts.timeout})
+  local p = null(data.project)
+  local r = p and null(p.run)
+  return r
+end
+
+-- runs_page(e, p, {filters = json string, order, per_page, cursor, full}) ->
+--   {count, nodes = {...}, cursor = last edge cursor, has_next} or nil when the project is missing
+function B:runs_page(entity, project, o)
+  local vars = {project = project, entity = entity, order = o.order, filters = o.filters,
+    perPage = o.per_page, cursor = o.cursor or json.null}
+  local data = self:gql(o.full == false and Q.RUNS_LAZY or Q.RUNS_FULL, vars, {op = "Runs", timeout = o.timeout})
+  local p = null(data.project)
+  if not p then return nil end
+  local conn = null(p.runs) or {edges = {}, pageInfo = {hasNextPage = false}}
+  local nodes, last = {}, nil
+  for i, edge in ipairs(conn.edges) do
+    nodes[i] = edge.node
+    last = edge.cursor
+  end
+  return {count = null(p.runCount) or #nodes, nodes = nodes, cursor = last,
+    has_next = conn.pageInfo and conn.pageInfo.hasNextPage == true and last ~= nil}
+end
+
+local function decode_rows(list)
+  local rows = {}
+  for i, s in ipairs(list or {}) do
+    if type(s) == "string" then
+      local row, err = json.decode(s)
+      if type(row) ~= "table" then
+        errors.raise({message = "malformed history row from W&B: " .. tostring(err)}, 3)
+      end
+      rows[i] = row
+    else
+      rows[i] = s
+    end
+  end
+  return rows
+end
+
+-- history(e, p, id, {keys, samples, stream, x_axis}) -> rows
+function B:history(entity, project, id, o)
+  local vars = {project = project, entity = entity, name = id}
+  if o.keys then
+    local keys = {o.x_axis or "_step"}
+    for _, k in ipairs(o.keys) do if k ~= keys[1] then keys[#keys + 1] = k end end
+    vars.specs = json.array({json.encode({keys = json.array(keys), samples = o.samples}, {python = true})})
+    local data = self:gql(Q.SAMPLED_HISTORY, vars, {op = "RunSampledHistory"})
+    local run = null(data.project) and null(data.project.run)
+    if not run then return nil end
+    local sh = null(run.sampledHistory)
+    return sh and null(sh[1]) or {}
+  end
+  vars.samples = o.samples
+  local system = o.stream == "system" or o.stream == "events"
+  local data = self:gql(system and Q.FULL_EVENTS or Q.FULL_HISTORY, vars, {op = "RunFullHistory"})
+  local run = null(data.project) and null(data.project.run)
+  if not run then return nil end
+  return decode_rows(system and run.events or run.history)
+end
+
+-- last_step(e, p, id) -> historyKeys.lastStep (-1 when none)
+function B:last_step(entity, project, id)
+  local data = self:gql(Q.HISTORY_KEYS, {project = project, entity = entity, name = id}, {op = "RunHistoryKeys"})
+  local run = null(data.project) and null(data.project.run)
+  local hk = run and null(run.historyKeys)
+  return hk and tonumber(null(hk.lastStep)) or -1
+end
+
+-- history_page(e, p, id, {min_step, max_step (exclusive), page_size, keys}) -> rows
+function B:history_page(entity, project, id, o)
+  if o.keys then
+    local keys = {"_step"}
+    for _, k in ipairs(o.keys) do if k ~= "_step" then keys[#keys + 1] = k end end
+    -- the backend treats sampledHistory's maxStep as inclusive: ask for [min, max - 1]
+    local spec = json.encode({keys = json.array(keys), minStep = o.min_step, maxStep = o.max_step - 1,
+      samples = o.page_size}, {python = true})
+    local data = self:gql(Q.SAMPLED_HISTORY_PAGE, {entity = entity, project = project, run = id, spec = spec},
+      {op = "SampledHistoryPage"})
+    local run = null(data.project) and null(data.project.run)
+    local sh = run and null(run.sampledHistory)
+    return sh and null(sh[1]) or {}
+  end
+  local data = self:gql(Q.HISTORY_PAGE, {entity = entity, project = project, run = id,
+    minStep = o.min_step, maxStep = o.max_step, pageSize = o.page_size}, {op = "HistoryPage"})
+  local run = null(data.project) and null(data.project.run)
+  return decode_rows(run and run.history)
+end
+
+-- upsert(input vars, declared {name = type}) -- one UpsertBucket with only the given fields
+function B:upsert(vars, fields)
+  local decl, inputs = {"$id: String!"}, {"id: $id"}
+  for _, f in ipairs(fields) do
+    decl[#decl + 1] = "$" .. f.var .. ": " .. f.type
+    inputs[#inputs + 1] = f.input .. ": $" .. f.var
+  end
+  local q = "mutation UpsertBucket(" .. table.concat(decl, ", ") .. ") {\n  upsertBucket(input: {" ..
+    table.concat(inputs, ", ") .. "}) {\n    bucket {\n      id\n    }\n  }\n}\n"
+  local data = self:gql(q, vars, {op = "UpsertBucket"})
+  local bucket = null(data.upsertBucket) and null(data.upsertBucket.bucket)
+  if not bucket or not null(bucket.id) then
+    errors.raise({message = "UpsertBucket returned no bucket", op = "UpsertBucket"}, 2)
+  end
+  return bucket
+end
+
+-- alert(vars) -> true (NotifyScriptableRunAlert; not retried once it may have been delivered)
+function B:alert(vars)
+  local data = self:gql(Q.NOTIFY_ALERT, vars, {op = "NotifyScriptableRunAlert", idempotent = false})
+  local r = null(data.notifyScriptableRunAlert)
+  return r and r.success == true
+end
+
+-- files(e, p, id, {names, pattern, per_page, cursor}) -> {count, nodes, cursor, has_next}
+function B:files(entity, project, id, o)
+  local vars = {project = project, entity = entity, name = id,
+    fileNames = json.array(o.names or {}), upload = false, pattern = o.pattern or json.null,
+    fileLimit = o.per_page or 50, fileCursor = o.cursor or json.null}
+  local data = self:gql(Q.RUN_FILES, vars, {op = "RunFiles"})
+  local run = null(data.project) and null(data.project.run)
+  if not run then return nil end
+  local conn = null(run.files) or {edges = {}, pageInfo = {}}
+  local nodes, last = {}, nil
+  for i, e in ipairs(conn.edges) do nodes[i] = null(e.node); last = e.cursor end
+  return {count = null(run.fileCount), nodes = nodes, cursor = last,
+    has_next = conn.pageInfo and conn.pageInfo.hasNextPage == true and last ~= nil}
+end
+
+function B:download(url, opts) return self.client:download(url, opts) end
+
+return M

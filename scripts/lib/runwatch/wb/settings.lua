@@ -1,0 +1,152 @@
+-- W&B settings as the SDK resolves them: the API key (explicit, WANDB_API_KEY, then the netrc
+-- entry for the base URL's host:port), WANDB_BASE_URL, WANDB_ENTITY, WANDB_PROJECT, the
+-- settings files. The key is registered for redaction the moment it is read.
+local core = require "runwatch.core"
+
+local M = {}
+M.DEFAULT_BASE_URL = "https://api.wandb.ai"
+
+-- host[:port] of a URL, lowercased, with the default port dropped (as urlsplit().netloc)
+function M.netloc(url)
+  local scheme, rest = url:match("^(%a[%w+.-]*)://(.*)$")
+  if not scheme then return nil end
+  local hostport = rest:match("^([^/?#]*)") or ""
+  hostport = hostport:gsub("^.*@", "")
+  return hostport:lower(), scheme:lower()
+end
+
+-- origin = scheme://host:port, for "is this URL on the W&B host?" checks
+function M.origin(url)
+  local netloc, scheme = M.netloc(url)
+  if not netloc then return nil end
+  if not netloc:find(":%d+$") and not netloc:find("%]$") then
+    netloc = netloc .. (scheme == "https" and ":443" or scheme == "http" and ":80" or "")
+  end
+  return scheme .. "://" .. netloc
+end
+
+local function read_file(path)
+  local f = io.open(path, "r")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+-- The netrc path the SDK uses: $NETRC, else ~/.netrc if it exists, else ~/_netrc, else ~/.netrc
+function M.netrc_path()
+  local p = os.getenv("NETRC")
+  if p and p ~= "" then return p end
+  local home = os.getenv("HOME") or ""
+  if io.open(home .. "/.netrc") then return home .. "/.netrc" end
+  if io.open(home .. "/_netrc") then return home .. "/_netrc" end
+  return home .. "/.netrc"
+end
+
+-- Tokenises a netrc (whitespace separated, "quoted" tokens, # comments at line start) and
+-- returns the password of `machine` (or of `default`), and the file's permission warning.
+function M.netrc_password(path, machine)
+  local src = read_file(path)
+  if not src then return nil end
+  local tokens = {}
+  for line in src:gmatch("[^\n]*") do
+    if not line:match("^%s*#") then
+      local i = 1
+      while i <= #line do
+        local s = line:find("%S", i)
+        if not s then break end
+        local tok, e
+        if line:sub(s, s) == '"' or line:sub(s, s) == "'" then
+          local q = line:sub(s, s)
+          e = line:find(q, s + 1, true) or #line + 1
+          tok = line:sub(s + 1, e - 1)
+        else
+          e = (line:find("%s", s) or #line + 1) - 1
+          tok = line:sub(s, e)
+        end
+        tokens[#tokens + 1] = tok
+        i = e + 1
+      end
+    end
+  end
+  local found, default
+  local i = 1
+  local cur = nil
+  while i <= #tokens do
+    local t = tokens[i]
+    if t == "machine" then cur = tokens[i + 1]; i = i + 2
+    elseif t == "default" then cur = "\0default"; i = i + 1
+    elseif t == "password" then
+      local pw = tokens[i + 1]
+      if cur == machine and not found then found = pw end
+      if cur == "\0default" and not default then default = pw end
+      i = i + 2
+    elseif t == "login" or t == "account" or t == "macdef" then i = i + 2
+    else i = i + 1 end
+  end
+  local pw = found or default
+  if pw then
+    local mode = core.file_mode(path)
+    if mode and (mode & 0x3f) ~= 0 then   -- 077: readable or writable by group or others
+      core.log("warn", string.format("%s is accessible by group or others (mode %o); run chmod 600 %s", path, mode, path))
+    end
+  end
+  return pw
+end
+
+-- INI [default] section of ~/.config/wandb/settings and ./wandb/settings (base_url, entity, project)
+local function settings_files()
+  local out = {}
+  local home = os.getenv("HOME") or ""
+  local cfg = os.getenv("WANDB_CONFIG_DIR") or (home .. "/.config/wandb")
+  for _, p in ipairs({cfg .. "/settings", "wandb/settings"}) do
+    local src = read_file(p)
+    if src then
+      local section
+      for line in src:gmatch("[^\n]+") do
+        local s = line:match("^%s*%[(.-)%]%s*$")
+        if s then section = s
+        elseif section == "default" then
+          local k, v = line:match("^%s*([%w_]+)%s*=%s*(.-)%s*$")
+          if k then out[k] = v end
+        end
+      end
+    end
+  end
+  return out
+end
+
+-- A valid key: a JWT, or (after an optional "prefix-") 40+ characters of [%w_-].
+function M.check_key(key)
+  if key:match("^[%w_-]+%.[%w_-]+%.[%w_-]+$") then return true end
+  local secret = key:match("^[^-]*%-(.*)$") or key
+  if not secret:match("^[%w_-]+$") then return false, "API key has characters other than letters, digits, _ and -" end
+  if #secret < 40 then return false, "API key must have 40+ characters, has " .. #secret .. "." end
+  return true
+end
+
+-- resolve(overrides) -> {base_url, api_key (may be nil), entity, project, key_source}
+function M.resolve(o)
+  o = o or {}
+  local files = settings_files()
+  local s = {}
+  s.base_url = (o.base_url or os.getenv("WANDB_BASE_URL") or files.base_url or M.DEFAULT_BASE_URL):gsub("/+$", "")
+  if not M.netloc(s.base_url) then error("bad base_url '" .. s.base_url .. "' (http:// or https:// URL expected)", 3) end
+  s.entity = o.entity or os.getenv("WANDB_ENTITY") or files.entity
+  s.project = o.project or os.getenv("WANDB_PROJECT") or files.project
+  if s.entity == "" then s.entity = nil end
+  if s.project == "" then s.project = nil end
+  if o.api_key then
+    s.api_key, s.key_source = o.api_key, "argument"
+  elseif os.getenv("WANDB_API_KEY") and os.getenv("WANDB_API_KEY") ~= "" then
+    s.api_key, s.key_source = os.getenv("WANDB_API_KEY"), "WANDB_API_KEY"
+  else
+    local path = M.netrc_path()
+    local pw = M.netrc_password(path, (M.netloc(s.base_url)))
+    if pw then s.api_key, s.key_source = pw, path end
+  end
+  if s.api_key then core.add_secret(s.api_key) end
+  return s
+end
+
+return M
