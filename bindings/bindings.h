@@ -16,6 +16,8 @@ int luaopen_runwatch_core(lua_State *L);     /* l_core.c: clock, logging, option
 int luaopen_runwatch_timer(lua_State *L);    /* l_timer.c: runwatch.Timer userdata on ev_timer */
 int luaopen_runwatch_http_raw(lua_State *L); /* l_http.c: runwatch.Request userdata on libcurl */
 int luaopen_runwatch_json(lua_State *L);     /* l_json.c: lossless JSON codec */
+int luaopen_cjson(lua_State *L);             /* lua-cjson (static lib), preloaded as "cjson" */
+int luaopen_cjson_safe(lua_State *L);        /* and as "cjson.safe" (Debian's header lacks it) */
 int luaopen_runwatch_cron(lua_State *L);     /* l_cron.c: cron expressions and durations */
 int luaopen_runwatch_wandbfile(lua_State *L);/* l_wandbfile.c: .wandb transaction log reader */
 int luaopen_runwatch_state(lua_State *L);    /* l_state.c: SQLite state store */

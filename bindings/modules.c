@@ -6,6 +6,9 @@ const rw_module rw_c_modules[] = {
   {"runwatch.timer", luaopen_runwatch_timer},
   {"runwatch.http.raw", luaopen_runwatch_http_raw},
   {"runwatch.cron", luaopen_runwatch_cron},
+  {"runwatch.json", luaopen_runwatch_json},
+  {"cjson", luaopen_cjson},
+  {"cjson.safe", luaopen_cjson_safe},
   /* RW_MODULES_END: add new modules above this line */
   {NULL, NULL}
 };
