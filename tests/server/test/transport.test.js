@@ -146,11 +146,11 @@ test('--latency delays requests independently (not serialized)', async () => {
     const t0 = Date.now();
     await Promise.all(Array.from({ length: 5 }, () => s.client.gql('{ viewer { id } }')));
     const dt = Date.now() - t0;
-    assert.ok(dt >= 190 && dt < 800, `5 parallel requests took ${dt} ms`);
+    assert.ok(dt >= 190 && dt < 900, `5 parallel requests took ${dt} ms (serialized would be 1000)`);
     await s.client.admin('POST', 'latency', { ms: 0 });
     const t1 = Date.now();
     await s.client.gql('{ viewer { id } }');
-    assert.ok(Date.now() - t1 < 150);
+    assert.ok(Date.now() - t1 < 180);
   } finally { await s.close(); }
 });
 
