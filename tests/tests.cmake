@@ -21,8 +21,8 @@ foreach(src ${RW_LUA_TESTS})
   get_filename_component(name ${src} NAME_WE)
   if(name MATCHES "^test_wb_")
     add_test(NAME lua/${name}
-             COMMAND ${RW_TESTS}/server/with-server.sh -- $<TARGET_FILE:runwatch> once
-                     --lib-dir ${CMAKE_SOURCE_DIR}/scripts/lib ${src})
+             COMMAND ${RW_TESTS}/server/with-server.sh -- ${RW_TESTS}/lua/run-test.sh
+                     $<TARGET_FILE:runwatch> ${src})
   else()
     add_test(NAME lua/${name}
              COMMAND ${RW_TESTS}/lua/run-test.sh $<TARGET_FILE:runwatch> ${src})
