@@ -38,6 +38,8 @@ struct rw_wbr {
   uint64_t rec_start;        /* first chunk of the record being reassembled */
   int in_multi;              /* inside FIRST..LAST */
   int resync;                /* after a corruption: orphan MIDDLE/LAST are dropped silently */
+  uint64_t last_pad;         /* where the last block tail skipped began (for probe_old) */
+  uint64_t last_pad_len;
   unsigned char *asmb;       /* reassembly buffer */
   size_t asm_len, asm_cap;
   int asm_chunks;
@@ -923,6 +925,8 @@ int rw_wbr_next(rw_wbr *r, rw_wb_record *rec, rw_wb_error *err) {
       case ST_IO:
         return fatal_io(r, err);
       case ST_PAD:
+        r->last_pad = r->pos;
+        r->last_pad_len = ch.size;
         r->counts.pads++;
         r->counts.pad_bytes += ch.size;
         r->pos += ch.size;
@@ -930,7 +934,10 @@ int rw_wbr_next(rw_wbr *r, rw_wb_record *rec, rw_wb_error *err) {
         continue;
       case ST_ZERO: {
         int z = zero_is_unwritten(r, r->pos, ch.bend);
-        if (z > 0) return RW_WB_AGAIN;
+        if (z > 0) {
+          r->cache.valid = 0;   /* written in place later: do not keep the zeros */
+          return RW_WB_AGAIN;
+        }
         if (z < 0) return fatal_io(r, err);
         return corrupt_skip(r, &ch, "zero-filled chunk header (unwritten or lost data)", err);
       }
@@ -941,6 +948,17 @@ int rw_wbr_next(rw_wbr *r, rw_wb_record *rec, rw_wb_error *err) {
           if (p > 0) {
             r->align = RW_WB_ALIGN_OLD;
             r->cache.valid = 0;
+            continue;
+          }
+          /* Old-style chunk bytes that happened to look like a zero block tail. */
+          if (r->last_pad_len && r->last_pad + r->last_pad_len == r->pos &&
+              probe_old(r, r->last_pad) > 0) {
+            r->align = RW_WB_ALIGN_OLD;
+            r->cache.valid = 0;
+            r->counts.pads--;
+            r->counts.pad_bytes -= r->last_pad_len;
+            r->pos = r->last_pad;
+            if (!r->in_multi) r->rec_start = r->pos;
             continue;
           }
         }
