@@ -128,7 +128,7 @@ int rw_http_init(rw_app *app) {
   curl_multi_setopt(app->multi, CURLMOPT_TIMERFUNCTION, multi_timer_cb);
   curl_multi_setopt(app->multi, CURLMOPT_TIMERDATA, app);
   curl_multi_setopt(app->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
-  curl_multi_setopt(app->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 16L);
+  curl_multi_setopt(app->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 64L);
   curl_multi_setopt(app->multi, CURLMOPT_MAXCONNECTS, 32L);
   return 0;
 }

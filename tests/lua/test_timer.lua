@@ -68,17 +68,23 @@ sleep(0.08)
 sb:stop(); sg:stop()
 t.ok(bad >= 3 and good >= 3, "failing schedule keeps ticking and so do others: " .. bad .. "/" .. good)
 
--- jitter stays within bounds
-local times = {}
-local sj = schedule.every(0.01, function() times[#times + 1] = core.monotonic() end, {jitter = 0.01})
-sleep(0.2)
-sj:stop()
-local okj = #times >= 3
-for i = 2, #times do
-  local d = times[i] - times[i - 1]
-  if d < 0.009 or d > 0.05 then okj = false end
+-- jitter: each delay lies in [interval, interval + jitter) and the delays differ
+local delays = {}
+local sj = schedule.every(0.01, function(self) end, {jitter = 0.01})
+for _ = 1, 8 do
+  sleep(0.015)
+  delays[#delays + 1] = sj.last_delay
 end
-t.ok(okj, "jittered intervals between 10 and 20 ms (+scheduling slack), n=" .. #times)
+sj:stop()
+local okj, distinct = true, {}
+for _, d in ipairs(delays) do
+  if d < 0.01 or d >= 0.02 then okj = false end
+  distinct[d] = true
+end
+local nd = 0
+for _ in pairs(distinct) do nd = nd + 1 end
+t.ok(okj, "jittered delays within [10 ms, 20 ms)")
+t.ok(nd >= 2, "jittered delays vary: " .. nd .. " distinct")
 
 -- after fires once; stop() before it fires cancels it
 local fired = 0

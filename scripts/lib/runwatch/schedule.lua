@@ -86,7 +86,10 @@ function M.every(interval, fn, opts)
     s.timer = timer.new(0, 0, function() tick(s); s.stopped = true end):start()
     return s
   end
-  local function delay() return secs + (jitter > 0 and math.random() * jitter or 0) end
+  local function delay()
+    s.last_delay = secs + (jitter > 0 and math.random() * jitter or 0)
+    return s.last_delay
+  end
   local first = opts.immediate and 0 or delay()
   s.next_at = core.time() + first
   s.timer = timer.new(first, 0, function(t)
