@@ -9,6 +9,7 @@ const rw_module rw_c_modules[] = {
   {"runwatch.json", luaopen_runwatch_json},
   {"cjson", luaopen_cjson},
   {"cjson.safe", luaopen_cjson_safe},
+  {"runwatch.wandbfile", luaopen_runwatch_wandbfile},
   /* RW_MODULES_END: add new modules above this line */
   {NULL, NULL}
 };
