@@ -249,7 +249,14 @@ static int core_base64(lua_State *L) {
   return 1;
 }
 
+/* core.isatty(fd) -> is file descriptor fd (0, 1, 2) a terminal (progress bars) */
+static int core_isatty(lua_State *L) {
+  lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)) == 1);
+  return 1;
+}
+
 static const luaL_Reg core_funcs[] = {
+  {"isatty", core_isatty},
   {"base64", core_base64},
   {"now", core_now},
   {"monotonic", core_monotonic},
