@@ -28,8 +28,8 @@ t.ok(not ok and tostring(err):find("CPU budget", 1, true), "loop in a non-yielda
 -- a memory bomb hits the cap (the test runs with --mem-limit) and is stopped
 local bomb = task.new(function()
   local hog = {}
-  for i = 1, 1e9 do hog[i] = string.rep("x", 1024) .. i end
-end, {quiet = true})
+  for i = 1, 1e9 do hog[i] = string.rep("x", 65536) .. i end
+end, {quiet = true, budget = 600})
 ok, err = bomb:wait()
 t.ok(not ok and tostring(err):find("memory", 1, true), "memory bomb stopped: " .. tostring(err):sub(1, 120))
 collectgarbage()
