@@ -415,9 +415,10 @@ static int dec_array(jdec *d, const char *p) {
   lua_Integer n = 0;
   if (dec_enter(d, p)) return -1;
   batch = base < DEC_STACK_BUDGET ? DEC_BATCH : 0;
-  luaL_checkstack(L, batch + 4, "json: nesting too deep");
+  luaL_checkstack(L, batch + 4, "json.decode");
+  if (batch == 0) lua_createtable(L, 0, 0);
   p = skip_ws(p + 1);
-  if (*p == ']') { p++; lua_createtable(L, 0, 0); }
+  if (*p == ']') { p++; if (batch) lua_createtable(L, 0, 0); }
   else {
     for (;;) {
       d->p = p;
@@ -444,9 +445,10 @@ static int dec_object(jdec *d, const char *p) {
   int base = lua_gettop(L), batch, n = 0;
   if (dec_enter(d, p)) return -1;
   batch = base < DEC_STACK_BUDGET ? DEC_BATCH : 0;
-  luaL_checkstack(L, 2 * batch + 4, "json: nesting too deep");
+  luaL_checkstack(L, 2 * batch + 4, "json.decode");
+  if (batch == 0) lua_createtable(L, 0, 0);
   p = skip_ws(p + 1);
-  if (*p == '}') { p++; lua_createtable(L, 0, 0); }
+  if (*p == '}') { p++; if (batch) lua_createtable(L, 0, 0); }
   else {
     for (;;) {
       if (*p != '"') return dec_unexpected(d, p);
@@ -1001,7 +1003,7 @@ static void enc_table(jenc *e, int idx, int depth, const jpath *path) {
   if (lua_rawget(L, e->seen) != LUA_TNIL) enc_error(e, path, "reference cycle");
   lua_pop(L, 1);
   if (depth > e->max_depth) enc_error(e, path, "nesting deeper than %d", e->max_depth);
-  luaL_checkstack(L, 8, "json.encode: nesting too deep");
+  luaL_checkstack(L, 8, "json.encode");
   lua_pushvalue(L, idx);
   lua_pushboolean(L, 1);
   lua_rawset(L, e->seen);

@@ -212,6 +212,25 @@ do
   t.ok(json.decode(string.rep("[", 5000) .. string.rep("]", 5000), {max_depth = 5000}), "deep on request")
   t.eq(select(2, json.decode(string.rep("[", 20000))), "json: nesting deeper than 512 at byte 513")
 
+  -- many open containers, each with a long list of elements before the next one: the decoder
+  -- must keep its use of the Lua stack bounded
+  local parts, closes = {}, {}
+  local ones = string.rep("1,", 127)
+  local keys = {}
+  for i = 1, 127 do keys[i] = '"k' .. i .. '":1,' end
+  keys = table.concat(keys)
+  for i = 1, 3000 do
+    if i % 2 == 0 then parts[i] = "[" .. ones; closes[i] = "]" else parts[i] = "{" .. keys .. '"x":'; closes[i] = "}" end
+  end
+  local wide = table.concat(parts) .. "0" .. table.concat(closes):reverse()
+  local w = json.decode(wide, {max_depth = 5000})
+  t.ok(w ~= nil, "3000 wide open containers decode")
+  local depth, node = 0, w
+  while type(node) == "table" do depth = depth + 1; node = node.x or node[128] end
+  t.eq(depth, 3000, "and keep their shape")
+  t.eq(w.k127, 1)
+  t.eq(json.decode(json.encode(w, {max_depth = 5000}), {max_depth = 5000}), w, "and round-trip")
+
   local deep = {}
   local cur = deep
   for _ = 1, 511 do cur[1] = {}; cur = cur[1] end
