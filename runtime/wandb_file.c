@@ -435,12 +435,15 @@ static int dec_payload(dctx *c, int type, const unsigned char *p, size_t n) {
 int rw_wb_decode(const unsigned char *data, size_t len, int output, rw_wb_scratch *scratch,
                  rw_wb_record *rec, char *msg, size_t msglen) {
   dctx c;
-  pbr b = {data, data + len};
+  pbr b;
   pbf f;
   int r;
   uint64_t tf = 0;
   uint64_t off = rec->offset, end = rec->end;
   int nchunks = rec->nchunks;
+  if (!data) data = (const unsigned char *)"";
+  b.p = data;
+  b.e = data + len;
   memset(rec, 0, sizeof *rec);
   rec->offset = off;
   rec->end = end;
@@ -809,7 +812,7 @@ static void drop_partial(rw_wbr *r) {
 }
 
 static int append_partial(rw_wbr *r, const unsigned char *p, size_t n) {
-  if (r->asm_len + n > r->asm_cap) {
+  if (!r->asmb || r->asm_len + n > r->asm_cap) {
     size_t ncap = r->asm_cap ? r->asm_cap : 4096;
     unsigned char *b;
     while (ncap < r->asm_len + n) ncap *= 2;
@@ -819,7 +822,7 @@ static int append_partial(rw_wbr *r, const unsigned char *p, size_t n) {
     r->asmb = b;
     r->asm_cap = ncap;
   }
-  memcpy(r->asmb + r->asm_len, p, n);
+  if (n) memcpy(r->asmb + r->asm_len, p, n);
   r->asm_len += n;
   r->asm_chunks++;
   return 0;
