@@ -20,7 +20,7 @@ int luaopen_cjson(lua_State *L);             /* lua-cjson (static lib), preloade
 int luaopen_cjson_safe(lua_State *L);        /* and as "cjson.safe" (Debian's header lacks it) */
 int luaopen_runwatch_cron(lua_State *L);     /* l_cron.c: cron expressions and durations */
 int luaopen_runwatch_wandbfile(lua_State *L);/* l_wandbfile.c: .wandb transaction log reader */
-int luaopen_runwatch_state(lua_State *L);    /* l_state.c: SQLite state store */
+int luaopen_runwatch_sqlite(lua_State *L);   /* l_sqlite.c: runwatch.Db/Stmt on SQLite */
 
 /* Option-table field readers that raise "bad field 'name' (number expected, got string)". */
 lua_Number rw_opt_number(lua_State *L, int t, const char *field, lua_Number def);  /* may raise */

@@ -10,6 +10,7 @@ const rw_module rw_c_modules[] = {
   {"cjson", luaopen_cjson},
   {"cjson.safe", luaopen_cjson_safe},
   {"runwatch.wandbfile", luaopen_runwatch_wandbfile},
+  {"runwatch.sqlite", luaopen_runwatch_sqlite},
   /* RW_MODULES_END: add new modules above this line */
   {NULL, NULL}
 };
