@@ -12,8 +12,8 @@ local scripts = {}
 local lazy = {
   http = "runwatch.http", json = "runwatch.json", log = "runwatch.log",
   api = "runwatch.api", wandb = "runwatch.api", watch = "runwatch.watch",
-  rule = "runwatch.watch", state = "runwatch.state", export = "runwatch.export",
-  report = "runwatch.report", alert = "runwatch.alert",
+  rule = "runwatch.rules", state = "runwatch.state", export = "runwatch.export",
+  report = "runwatch.report", actions = "runwatch.actions",
 }
 local lazy_field = { watch = "watch", rule = "rule" }
 

@@ -51,15 +51,22 @@ end
 local function st(self) return rawget(self, "_") end
 
 -- Decoded config/summary, created on first use (10,000 listed runs cost nothing until read).
-local function ensure_full(self)
+-- A run listed with fewer fields (lazy lists, watches) loads in full only when a missing field
+-- is read.
+local function ensure_field(self, field)
   local s = st(self)
-  if not s.full then Run.load(self, true) end
+  if s.full or s.attrs[field] ~= nil then return end
+  -- fill in the missing fields without dropping what the script already read or changed
+  local attrs = s.api.backend:run(s.entity, s.project, s.attrs.name, true)
+  if not attrs then errors.raise({message = "Could not find run " .. self.path, op = "Run"}, 3) end
+  for k, v in pairs(attrs) do if s.attrs[k] == nil then s.attrs[k] = v end end
+  s.full = true
 end
 
 local function config_raw(self)
   local s = st(self)
   if not s.config_raw then
-    ensure_full(self)
+    ensure_field(self, "config")
     s.config_raw = decode_obj(s.attrs.config, "config", self.path)
   end
   return s.config_raw
@@ -117,14 +124,14 @@ RunMT.__index = function(self, k)
   if k == "rawconfig" then return config_raw(self) end
   if k == "summary" or k == "summary_metrics" then
     if not s.summary then
-      ensure_full(self)
+      ensure_field(self, "summaryMetrics")
       s.summary = decode_obj(s.attrs.summaryMetrics, "summary", self.path)
     end
     return s.summary
   end
   if k == "system_metrics" then
     if not s.system_metrics then
-      ensure_full(self)
+      ensure_field(self, "systemMetrics")
       s.system_metrics = decode_obj(s.attrs.systemMetrics, "systemMetrics", self.path)
     end
     return s.system_metrics
@@ -132,7 +139,7 @@ RunMT.__index = function(self, k)
   if k == "last_step" then
     local hk = null(s.attrs.historyKeys)
     if hk and null(hk.lastStep) then return hk.lastStep end
-    if not s.full then ensure_full(self); return self.last_step end
+    if not s.full then ensure_field(self, "historyKeys"); return self.last_step end
     return -1
   end
   if k == "metadata" then

@@ -181,4 +181,93 @@ end
 
 function B:download(url, opts) return self.client:download(url, opts) end
 
+-- {====== Batched operations for watches: few requests per tick, whatever the number of runs
+
+-- Only the fields a watch tick needs (no config, no historyKeys): config loads lazily.
+local WATCH_FIELDS = [[
+id
+name
+displayName
+state
+tags
+group
+jobType
+notes
+sweepName
+createdAt
+heartbeatAt
+summaryMetrics
+historyLineCount
+user {
+  name
+  username
+}]]
+
+local function indent(text, n)
+  local pad = string.rep(" ", n)
+  return (text:gsub("[^\n]+", function(l) return pad .. l end))
+end
+
+local WATCH_RUNS = "query WatchRuns($project: String!, $entity: String!, $cursor: String, $perPage: Int, " ..
+  "$order: String, $filters: JSONString) {\n  project(name: $project, entityName: $entity) {\n" ..
+  "    runs(filters: $filters, after: $cursor, first: $perPage, order: $order) {\n      edges {\n" ..
+  "        node {\n" .. indent(WATCH_FIELDS, 10) .. "\n        }\n        cursor\n      }\n" ..
+  "      pageInfo {\n        endCursor\n        hasNextPage\n      }\n    }\n  }\n}\n"
+
+-- watch_page(e, p, {filters, per_page, cursor, order}) -> {nodes, cursor, has_next} or nil
+function B:watch_page(entity, project, o)
+  local data = self:gql(WATCH_RUNS, {project = project, entity = entity, filters = o.filters,
+    perPage = o.per_page, cursor = o.cursor or json.null, order = o.order or "+created_at"}, {op = "WatchRuns"})
+  local p = null(data.project)
+  if not p then return nil end
+  local conn = null(p.runs) or {edges = {}, pageInfo = {}}
+  local nodes, last = {}, nil
+  for i, edge in ipairs(conn.edges) do nodes[i] = edge.node; last = edge.cursor end
+  return {nodes = nodes, cursor = last, has_next = conn.pageInfo.hasNextPage == true and last ~= nil}
+end
+
+-- runs_by_name(e, p, ids) -> {id = node or nil}: many runs in one request (aliases)
+function B:runs_by_name(entity, project, ids)
+  local out = {}
+  if #ids == 0 then return out end
+  local decl, body, vars = {"$entity: String!", "$project: String!"}, {}, {entity = entity, project = project}
+  for i, id in ipairs(ids) do
+    decl[#decl + 1] = "$n" .. i .. ": String!"
+    vars["n" .. i] = id
+    body[#body + 1] = "    r" .. i .. ": run(name: $n" .. i .. ") {\n" .. indent(WATCH_FIELDS, 6) .. "\n    }"
+  end
+  local q = "query WatchRunsByName(" .. table.concat(decl, ", ") .. ") {\n  project(name: $project, entityName: $entity) {\n" ..
+    table.concat(body, "\n") .. "\n  }\n}\n"
+  local data = self:gql(q, vars, {op = "WatchRunsByName"})
+  local p = null(data.project)
+  if not p then return out end
+  for i, id in ipairs(ids) do out[id] = null(p["r" .. i]) end
+  return out
+end
+
+-- history_batch(e, p, specs) -> {id = rows}: new rows of many runs in one request, each spec
+-- {id, min_step, max_step (exclusive), samples}. One alias per run.
+function B:history_batch(entity, project, specs)
+  local out = {}
+  if #specs == 0 then return out end
+  local decl, body, vars = {"$entity: String!", "$project: String!"}, {}, {entity = entity, project = project}
+  for i, sp in ipairs(specs) do
+    decl[#decl + 1] = string.format("$n%d: String!, $a%d: Int64!, $b%d: Int64!, $s%d: Int", i, i, i, i)
+    vars["n" .. i], vars["a" .. i], vars["b" .. i], vars["s" .. i] = sp.id, sp.min_step, sp.max_step, sp.samples
+    body[#body + 1] = string.format("    r%d: run(name: $n%d) {\n      history(minStep: $a%d, maxStep: $b%d, samples: $s%d)\n    }", i, i, i, i, i)
+  end
+  local q = "query WatchHistory(" .. table.concat(decl, ", ") .. ") {\n  project(name: $project, entityName: $entity) {\n" ..
+    table.concat(body, "\n") .. "\n  }\n}\n"
+  local data = self:gql(q, vars, {op = "WatchHistory"})
+  local p = null(data.project)
+  if not p then return out end
+  for i, sp in ipairs(specs) do
+    local r = null(p["r" .. i])
+    out[sp.id] = r and decode_rows(r.history) or nil
+  end
+  return out
+end
+
+-- }======
+
 return M

@@ -1,0 +1,472 @@
+-- watch{}: turns polling into events on runs. Watches of one project (same api and filters)
+-- share one poller: per tick one paged runs query for the alive and the newly created runs, one
+-- batched lookup of runs that left, and batched history requests (many runs per request) from
+-- each run's durable cursor. Events: on_new_run, on_state (+ on_finish/on_crash/on_fail/
+-- on_killed), on_history (every row exactly once, restarts included), on_summary, on_tags,
+-- on_stale / on_recover (steps stopped advancing; heartbeat alive = "silent", gone = "dead").
+local core = require "runwatch.core"
+local json = require "runwatch.json"
+local task = require "runwatch.task"
+local schedule = require "runwatch.schedule"
+local filters_mod = require "runwatch.filters"
+local run_mod = require "runwatch.run"
+local diff = require "runwatch.diff"
+
+local M = {}
+local groups = {}          -- key -> poller group
+local watches = {}         -- every watch, in creation order
+M.watches = watches
+
+local ALIVE = {"running", "pending", "preempting"}
+local IS_ALIVE = {running = true, pending = true, preempting = true}
+local TERMINAL_EVENT = {finished = "on_finish", crashed = "on_crash", failed = "on_fail", killed = "on_killed"}
+local HANDLERS = {"on_new_run", "on_state", "on_finish", "on_crash", "on_fail", "on_killed",
+  "on_history", "on_summary", "on_tags", "on_stale", "on_recover"}
+local KNOWN = {project = true, filters = true, every = true, id = true, api = true, stale = true,
+  history = true, batch = true, per_page = true, cpu_budget = true, max_rows = true, name = true}
+for _, h in ipairs(HANDLERS) do KNOWN[h] = true end
+
+M.defaults = {every = 60, batch = 100, per_page = 500, max_rows = 1000,
+  stale = {factor = 5, floor = 300, heartbeat = 600}}
+
+local function null(v) if v == json.null then return nil end return v end
+
+local function state_mod()
+  local ok, st = pcall(require, "runwatch.state")
+  return ok and st or nil
+end
+
+local function dur(v, what, level) return schedule.duration(v, what, level + 1) end
+
+-- {====== per-run bookkeeping
+
+-- The last step a node reports: summary._step (the SDK keeps it current), else -1.
+local function node_last_step(node)
+  local sm = null(node.summaryMetrics)
+  if type(sm) ~= "string" then return -1 end
+  local step = sm:match('"_step"%s*:%s*(%-?%d+)[,}%s]')
+  return tonumber(step) or -1
+end
+
+-- decode a summary JSON string, tolerating garbage (an empty table then)
+local function decode_summary(s)
+  if type(s) ~= "string" then return {} end
+  local v = json.decode(s)
+  return type(v) == "table" and v or {}
+end
+
+-- Median of a list of numbers (the run's recent step cadence)
+local function median(list)
+  if #list == 0 then return nil end
+  local c = {}
+  for i, v in ipairs(list) do c[i] = v end
+  table.sort(c)
+  return c[(#c + 1) // 2]
+end
+
+-- }======
+
+local Watch = {}
+Watch.__index = Watch
+Watch.__name = "runwatch.Watch"
+function Watch:__tostring()
+  return string.format("runwatch.Watch (%s %s every %gs)", self.id, self.project, self.every)
+end
+
+-- Calls a handler in isolation: an error is logged (with traceback) and counted; the tick goes on.
+function Watch:call(name, ...)
+  local fn = self.spec[name]
+  if not fn then return true end
+  local ok, err = xpcall(fn, debug.traceback, ...)
+  if not ok then
+    local t = task.current()
+    core.log("error", "watch " .. self.id .. " " .. name .. " failed: " .. tostring(err), nil,
+      t and t.script, t and t.job)
+    core.job_failed()
+    self.errors = self.errors + 1
+  end
+  return ok
+end
+
+function Watch:stop()
+  self.stopped = true
+  local g = self.group
+  for i, w in ipairs(g.watches) do if w == self then table.remove(g.watches, i) break end end
+  if #g.watches == 0 and g.schedule then g.schedule:stop() end
+  return self
+end
+
+-- Cursor of a run for this watch: durable when a state store is available.
+function Watch:cursor(path)
+  local c = self.cursors[path]
+  if c == nil then
+    local st = state_mod()
+    c = st and st.cursor(self.id, path) or false
+    self.cursors[path] = c
+  end
+  return c or nil
+end
+
+function Watch:save(path, c)
+  self.cursors[path] = c
+  local st = state_mod()
+  if st then st.set_cursor(self.id, path, c) end
+end
+
+-- {====== the tick
+
+local Group = {}
+Group.__index = Group
+
+local function group_key(api, project, filters_json)
+  return tostring(api) .. "\0" .. project .. "\0" .. filters_json
+end
+
+-- Everything runs with the same api; the api's backend does the requests.
+function Group:backend() return self.api.backend end
+
+-- Lists the runs to examine this tick: alive ones and ones created since the last tick (one
+-- paged query), plus those alive last tick that are not any more (one batched lookup).
+function Group:poll(stats)
+  local be = self:backend()
+  local cond = {["$or"] = json.array({
+    {state = {["$in"] = json.array({table.unpack(ALIVE)})}},
+    {createdAt = {["$gt"] = self.created_mark or self.start_mark}},
+  })}
+  local f = self.user_filters and {["$and"] = json.array({self.user_filters, cond})} or cond
+  local fjson = filters_mod.encode(f, 3)
+  local nodes, cursor = {}, nil
+  repeat
+    local page = be:watch_page(self.entity, self.project, {filters = fjson, per_page = self.per_page,
+      cursor = cursor, order = "+created_at"})
+    stats.requests = stats.requests + 1
+    if not page then break end
+    for _, n in ipairs(page.nodes) do nodes[#nodes + 1] = n end
+    cursor = page.cursor
+  until not page.has_next
+  local seen = {}
+  for _, n in ipairs(nodes) do
+    seen[n.name] = true
+    local ca = null(n.createdAt)
+    if ca and (not self.created_mark or ca > self.created_mark) then self.created_mark = ca end
+  end
+  -- runs that were alive at the last tick and are missing now: they finished, crashed, ...
+  local gone = {}
+  for id in pairs(self.alive) do if not seen[id] then gone[#gone + 1] = id end end
+  table.sort(gone)
+  for i = 1, #gone, self.batch do
+    local chunk = {table.unpack(gone, i, math.min(i + self.batch - 1, #gone))}
+    local found = be:runs_by_name(self.entity, self.project, chunk)
+    stats.requests = stats.requests + 1
+    for _, id in ipairs(chunk) do
+      if found[id] then nodes[#nodes + 1] = found[id] else self.alive[id] = nil end
+    end
+  end
+  return nodes
+end
+
+-- Where history starts for a run a watch sees for the first time: from step 0 for runs alive
+-- or created after the watch began; after the last step for runs that ended before it began.
+function Group:initial_step(node)
+  if not IS_ALIVE[null(node.state) or ""] and (null(node.createdAt) or "") <= (self.start_mark or "") then
+    return node_last_step(node) + 1
+  end
+  return 0
+end
+
+-- Fetches new history rows for the runs that have some, in batches of `batch` runs per request,
+-- from the lowest cursor among the watches, in windows of at most max_rows steps.
+function Group:fetch_history(nodes, stats)
+  local need = {}
+  for _, n in ipairs(nodes) do
+    local path = self.entity .. "/" .. self.project .. "/" .. n.name
+    local last = node_last_step(n)
+    local from = nil
+    for _, w in ipairs(self.watches) do
+      if w.wants_history then
+        local c = w:cursor(path)
+        local next_step = c and c.step or self:initial_step(n)
+        if next_step <= last and (not from or next_step < from) then from = next_step end
+      end
+    end
+    if from then need[#need + 1] = {id = n.name, from = from, last = last, rows = {}} end
+  end
+  local rows_by_id = {}
+  while #need > 0 do
+    local specs = {}
+    for _, r in ipairs(need) do
+      specs[#specs + 1] = {id = r.id, min_step = r.from, max_step = math.min(r.last + 1, r.from + self.max_rows),
+        samples = self.max_rows}
+    end
+    -- batches in parallel, within the host's budget
+    local fns = {}
+    local be = self:backend()
+    for i = 1, #specs, self.batch do
+      local chunk = {table.unpack(specs, i, math.min(i + self.batch - 1, #specs))}
+      fns[#fns + 1] = function() return be:history_batch(self.entity, self.project, chunk) end
+    end
+    local results = task.parallel(fns, {limit = 8})
+    stats.requests = stats.requests + #fns
+    local more = {}
+    local by = {}
+    for _, res in ipairs(results) do for id, rows in pairs(res) do by[id] = rows end end
+    for i, r in ipairs(need) do
+      local rows = by[r.id] or {}
+      for _, row in ipairs(rows) do r.rows[#r.rows + 1] = row end
+      local upto = specs[i].max_step
+      if upto <= r.last then r.from = upto; more[#more + 1] = r
+      else rows_by_id[r.id] = r.rows end
+    end
+    need = more
+  end
+  return rows_by_id
+end
+
+-- Processes one run for one watch: events, history, staleness, rules. The cursor is saved
+-- after the run's handlers returned (each run in its own transaction).
+function Watch:process(node, rows, now, stats)
+  local path = self.group.entity .. "/" .. self.group.project .. "/" .. node.name
+  local c = self:cursor(path)
+  local fresh = c == nil
+  local state = null(node.state)
+  local run = run_mod.new(self.api, self.group.entity, self.group.project, node, false)
+  local prev = c or {}
+  c = {}
+  for k, v in pairs(prev) do c[k] = v end
+  local ctx = {watch = self, now = now, rows = {}, changed = {}, first = fresh}
+  stats.examined = stats.examined + 1
+
+  if fresh then
+    c.step = self.group:initial_step(node)
+    c.first_seen = now
+    c.advanced = now
+    c.hb_changed = now
+    self:call("on_new_run", run)
+  end
+
+  -- history: rows from the cursor on, in step order, exactly once
+  if self.wants_history and rows then
+    local new = {}
+    for _, row in ipairs(rows) do
+      local s = math.tointeger(row._step)
+      if s and s >= (c.step or 0) then new[#new + 1] = row end
+    end
+    if #new > 0 then
+      ctx.rows = new
+      self:call("on_history", run, new)
+      c.step = math.tointeger(new[#new]._step) + 1
+      stats.rows = stats.rows + #new
+      -- cadence from the rows' own timestamps (the training process's clock)
+      local gaps = c.gaps or {}
+      for i = 2, #new do
+        local a, b = tonumber(new[i - 1]._timestamp), tonumber(new[i]._timestamp)
+        local ds = (math.tointeger(new[i]._step) or 0) - (math.tointeger(new[i - 1]._step) or 0)
+        if a and b and b > a and ds > 0 then
+          gaps[#gaps + 1] = (b - a)
+          if #gaps > 20 then table.remove(gaps, 1) end
+        end
+      end
+      c.gaps = gaps
+    end
+  end
+
+  -- summary changes (decoded only when the text changed)
+  local sm = null(node.summaryMetrics)
+  if not fresh and sm ~= prev.summary then
+    local old, new = decode_summary(prev.summary), decode_summary(sm)
+    local set, removed, order = diff.keys(old, new)
+    ctx.changed = order
+    if #order > 0 then self:call("on_summary", run, order) end
+  end
+  c.summary = sm
+
+  -- tags, including ones a person adds in the UI
+  local tags = null(node.tags) or {}
+  if not fresh and prev.tags then
+    local added, removed = diff.tags(prev.tags, tags)
+    if #added + #removed > 0 then self:call("on_tags", run, added, removed) end
+  end
+  c.tags = json.array({table.unpack(tags)})
+
+  -- state changes
+  if not fresh and prev.state and prev.state ~= state then
+    self:call("on_state", run, prev.state, state)
+    local specific = TERMINAL_EVENT[state]
+    if specific then self:call(specific, run) end
+  end
+  c.state = state
+
+  -- staleness: steps that stop advancing for longer than k times the run's cadence
+  local last = node_last_step(node)
+  if c.last_step == nil or last > c.last_step then
+    if c.last_step ~= nil and c.last_step >= 0 and not (c.gaps and #c.gaps > 0) then
+      -- no row timestamps: estimate the cadence from what the ticks saw
+      local gaps = c.tick_gaps or {}
+      gaps[#gaps + 1] = (now - (c.advanced or now)) / math.max(1, last - c.last_step)
+      if #gaps > 20 then table.remove(gaps, 1) end
+      c.tick_gaps = gaps
+    end
+    c.last_step = last
+    c.advanced = now
+    if c.stale then
+      local info = {kind = c.stale, silence = now - (c.stale_since or now), last_step = last, recovered = true}
+      c.stale, c.stale_since = nil, nil
+      self:call("on_recover", run, info)
+    end
+  end
+  local hb = null(node.heartbeatAt)
+  if hb ~= c.hb then c.hb = hb; c.hb_changed = now end
+  if self.stale and state == "running" then
+    local cadence = median(c.gaps or {}) or median(c.tick_gaps or {})
+    local threshold = math.max(self.stale.floor, (cadence or 0) * self.stale.factor)
+    local silence = now - (c.advanced or now)
+    local kind = (now - (c.hb_changed or now)) < self.stale.heartbeat and "silent" or "dead"
+    if silence > threshold then
+      ctx.stale = {kind = kind, silence = silence, threshold = threshold, cadence = cadence,
+        last_step = c.last_step, heartbeat_at = hb}
+      if c.stale ~= kind then
+        c.stale = kind
+        c.stale_since = c.stale_since or (c.advanced or now)
+        self:call("on_stale", run, ctx.stale)
+      end
+    end
+  elseif c.stale and not IS_ALIVE[state or ""] then
+    c.stale, c.stale_since = nil, nil      -- it ended: no longer stale, nothing to recover
+  end
+
+  -- rules on this run
+  for _, r in ipairs(self.rules) do r:evaluate(run, ctx) end
+
+  if IS_ALIVE[state or ""] then self.group.alive[node.name] = true else self.group.alive[node.name] = nil end
+  c.seen = now
+  self:save(path, c)
+end
+
+-- One tick of a group: poll, fetch history once, then every watch processes every run.
+function Group:tick()
+  local t0 = core.now()
+  local now = core.time()
+  local stats = {requests = 0, examined = 0, rows = 0}
+  if not self.start_mark then
+    local st = state_mod()
+    local saved = st and st.meta_get("watchgroup:" .. self.key_id)
+    self.start_mark = saved and saved.start_mark or os.date("!%Y-%m-%dT%H:%M:%S", math.floor(now))
+    self.created_mark = saved and saved.created_mark or nil
+    if saved and saved.alive then for _, id in ipairs(saved.alive) do self.alive[id] = true end end
+  end
+  local nodes = self:poll(stats)
+  local any_history = false
+  for _, w in ipairs(self.watches) do if w.wants_history then any_history = true end end
+  local rows = any_history and self:fetch_history(nodes, stats) or {}
+  for _, w in ipairs(self.watches) do
+    if not w.stopped then
+      for _, n in ipairs(nodes) do
+        local st = state_mod()
+        if st then
+          st.transaction(function() w:process(n, rows[n.name] or (any_history and {} or nil), now, stats) end)
+        else
+          w:process(n, rows[n.name] or (any_history and {} or nil), now, stats)
+        end
+      end
+    end
+  end
+  local st = state_mod()
+  local alive = {}
+  for id in pairs(self.alive) do alive[#alive + 1] = id end
+  table.sort(alive)
+  if st then
+    st.meta_set("watchgroup:" .. self.key_id, {start_mark = self.start_mark, created_mark = self.created_mark,
+      alive = json.array(alive)})
+  end
+  local running = #alive
+  for _, w in ipairs(self.watches) do
+    w.ticks = w.ticks + 1
+    w.last_tick = now
+    w.last_stats = {requests = stats.requests, examined = stats.examined, rows = stats.rows,
+      duration = core.now() - t0, running = running}
+    if st then
+      st.meta_set("watch:" .. w.id, {project = self.entity .. "/" .. self.project, every = w.every,
+        last_tick = now, last_duration = core.now() - t0, running = running, examined = stats.examined,
+        requests = stats.requests, rows = stats.rows, errors = w.errors})
+    end
+    -- deliver notifications queued by rules during this tick
+  end
+  local ok, actions = pcall(require, "runwatch.actions")
+  if ok then actions.flush() end
+  core.log("debug", string.format("watch tick %s/%s: %d runs, %d rows, %d requests, %.3f s",
+    self.entity, self.project, stats.examined, stats.rows, stats.requests, core.now() - t0))
+  return stats
+end
+
+-- }======
+
+-- watch{project=, filters=, every=, id=, stale=, on_...=} -> Watch
+function M.watch(spec)
+  if type(spec) ~= "table" then error("bad argument #1 to 'watch' (table expected, got " .. type(spec) .. ")", 2) end
+  for k in pairs(spec) do
+    if not KNOWN[k] then error(string.format("watch: unknown option %q", tostring(k)), 2) end
+  end
+  for _, h in ipairs(HANDLERS) do
+    if spec[h] ~= nil and type(spec[h]) ~= "function" then error("watch: " .. h .. " must be a function", 2) end
+  end
+  local api = spec.api or require("runwatch.api").default()
+  local a = rawget(api, "_") and api or error("watch: bad api", 2)
+  local backend = a.backend
+  local entity, project = require("runwatch.wb.paths").project(spec.project or error("watch: project is required", 2),
+    {entity = function() return a.default_entity end}, 2)
+  local user_filters = spec.filters and filters_mod.normalize(spec.filters, 2) or nil
+  local fjson = user_filters and filters_mod.encode(spec.filters, 2) or ""
+  local every = dur(spec.every or M.defaults.every, "every", 2)
+  if every <= 0 then error("watch: every must be more than 0", 2) end
+  local stale = spec.stale
+  if stale ~= false then
+    stale = type(stale) == "table" and stale or {}
+    stale = {factor = stale.factor or M.defaults.stale.factor,
+      floor = dur(stale.floor or M.defaults.stale.floor, "stale.floor", 2),
+      heartbeat = dur(stale.heartbeat or M.defaults.stale.heartbeat, "stale.heartbeat", 2)}
+  end
+  local cur = task.current()
+  local script = cur and cur.script or "script"
+  local n = 0
+  for _, w in ipairs(watches) do if w.script == script then n = n + 1 end end
+  local id = spec.id or spec.name or string.format("%s:%s/%s#%d", script, entity, project, n + 1)
+  for _, w in ipairs(watches) do
+    if w.id == id then error("watch: two watches with the id '" .. id .. "' (give each an id)", 2) end
+  end
+  local w = setmetatable({spec = spec, id = id, project = entity .. "/" .. project, every = every,
+    api = api, stale = stale or nil, cursors = {}, rules = {}, ticks = 0, errors = 0, script = script,
+    wants_history = spec.history ~= false and (spec.on_history ~= nil or spec.history == true)}, Watch)
+  local key = group_key(api, entity .. "/" .. project, fjson)
+  local g = groups[key]
+  if not g then
+    g = setmetatable({api = api, entity = entity, project = project, user_filters = user_filters,
+      watches = {}, alive = {}, batch = spec.batch or M.defaults.batch,
+      per_page = spec.per_page or M.defaults.per_page, max_rows = spec.max_rows or M.defaults.max_rows,
+      every = every, key_id = entity .. "/" .. project .. (fjson ~= "" and ("?" .. fjson) or "")}, Group)
+    groups[key] = g
+    g.schedule = schedule.every(every, function() g:tick() end,
+      {immediate = true, name = "watch " .. entity .. "/" .. project,
+       cpu_budget = spec.cpu_budget or 120})
+  elseif every < g.every then
+    -- the group polls at the shortest interval among its watches
+    g.every = every
+    g.schedule:stop()
+    g.schedule = schedule.every(every, function() g:tick() end,
+      {immediate = true, name = "watch " .. entity .. "/" .. project, cpu_budget = spec.cpu_budget or 120})
+  end
+  w.group = g
+  g.watches[#g.watches + 1] = w
+  watches[#watches + 1] = w
+  return w
+end
+
+-- A rule asks for history when its watch has none: rules see the new rows in ctx.rows.
+function M.attach_rule(w, r)
+  w.rules[#w.rules + 1] = r
+  w.wants_history = w.spec.history ~= false
+end
+
+function M.rule(spec) return require("runwatch.rules").rule(spec) end
+
+M.Watch = Watch
+return M
