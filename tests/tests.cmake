@@ -58,7 +58,10 @@ if(RW_FUZZ)
     target_link_options(${name} PRIVATE -fsanitize=fuzzer,address,undefined)
     target_link_libraries(${name} PRIVATE rw_core)
     string(REGEX REPLACE "^fuzz_" "" corpus ${name})
+    # new units go to a scratch folder in the build tree (first corpus dir); the seeds stay clean
+    file(MAKE_DIRECTORY ${CMAKE_BINARY_DIR}/fuzz-corpus/${corpus})
     add_test(NAME fuzz/${name}
-             COMMAND ${name} -max_total_time=20 -timeout=5 ${RW_TESTS}/fuzz/corpus/${corpus})
+             COMMAND ${name} -max_total_time=20 -timeout=5 ${CMAKE_BINARY_DIR}/fuzz-corpus/${corpus}
+                     ${RW_TESTS}/fuzz/corpus/${corpus})
   endforeach()
 endif()

@@ -25,11 +25,14 @@ mode=$(directive mode); mode=${mode:-once}
 extra=$(directive args)
 expect=$(directive expect-exit); expect=${expect:-0}
 out=$(mktemp)
+# each test gets its own state database unless it names one
+statedir=$(mktemp -d)
+case " $extra " in *" --state "*) ;; *) extra="$extra --state $statedir/state.db" ;; esac
 # shellcheck disable=SC2086
 "$bin" "$mode" --lib-dir "$here/scripts/lib" $extra "$@" | tee "$out"
 rc=${PIPESTATUS[0]}
 summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -1)
-rm -f "$out"
+rm -rf "$out" "$statedir"
 if [ -z "$summary" ]; then echo "no summary line: the test did not reach t.done() (exit $rc)"; exit 1; fi
 case "$summary" in *" 0 failed"*) ;; *) exit 1 ;; esac
 if [ "$rc" != "$expect" ]; then echo "exit status $rc, expected $expect"; exit 1; fi

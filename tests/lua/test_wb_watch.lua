@@ -3,7 +3,6 @@
 -- band, a run that stalls while its heartbeat lives (silent), one whose heartbeat stops (dead),
 -- recovery, and few requests per tick.
 -- runwatch-mode: run
--- runwatch-args: --state /tmp/rw-test-watch.db
 local t = require "testlib"
 local wb = require "wbtest"
 

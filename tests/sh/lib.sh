@@ -3,6 +3,7 @@
 set -u
 pass=0; fail=0
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+export XDG_STATE_HOME="$tmp/xdg-state"   # never the user's own state database
 RW="$RW_BIN"
 LIB="--lib-dir $RW_SRC/scripts/lib"
 

@@ -62,11 +62,27 @@ end
 
 -- }======
 
+-- Webhook bodies must be strict JSON for the receiving service: NaN and infinities become the
+-- strings "NaN", "Infinity", "-Infinity" (a bare NaN token would make the whole body unreadable).
+local function strict(v)
+  if type(v) == "number" then
+    if v ~= v then return "NaN" end
+    if v == math.huge then return "Infinity" end
+    if v == -math.huge then return "-Infinity" end
+    return v
+  end
+  if type(v) ~= "table" then return v end
+  local out = {}
+  for k, x in pairs(v) do out[k] = strict(x) end
+  return setmetatable(out, getmetatable(v))
+end
+M.strict = strict
+
 -- POST with retries: 429/5xx/network are retried 3 times with backoff; returns res or nil, err
 local function post(url, body, headers, what)
   local last_err
   for attempt = 1, 4 do
-    local res, err = http.post(url, body, {headers = headers, timeout = 30})
+    local res, err = http.post(url, strict(body), {headers = headers, timeout = 30})
     if res and res.status >= 200 and res.status < 300 then return res end
     if res and res.status < 500 and res.status ~= 429 and res.status ~= 408 then
       return nil, what .. ": HTTP " .. res.status, false

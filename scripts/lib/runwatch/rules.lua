@@ -38,7 +38,7 @@ function Rule:put(fp, a)
 end
 
 -- queue one notification per notify entry for a transition (firing, repeat, resolved)
-function Rule:notify(a, transition, run)
+function Rule:send(a, transition, run)
   local actions = require "runwatch.actions"
   for i = 1, #self.notify do
     actions.enqueue({rule = self.name, index = i, transition = transition, run = run.path,
@@ -70,17 +70,17 @@ function Rule:evaluate(run, ctx)
     a.value = value
     if a.state == "pending" and now - a.since >= self["for"] then
       a.state, a.fired_at, a.last_notified, a.notified = "firing", now, now, 1
-      self:notify(a, "firing", run)
+      self:send(a, "firing", run)
     elseif a.state == "firing" and self["repeat"] and now - (a.last_notified or now) >= self["repeat"] then
       a.last_notified, a.notified = now, (a.notified or 1) + 1
-      self:notify(a, "repeat", run)
+      self:send(a, "repeat", run)
     end
   else
     if a.state == "pending" then
       a.state = "inactive"
     elseif a.state == "firing" then
       a.state, a.resolved_at = "resolved", now
-      if self.resolve then self:notify(a, "resolved", run) end
+      if self.resolve then self:send(a, "resolved", run) end
     end
   end
   if a.state ~= "inactive" or before ~= "inactive" then self:put(fp, a) end
