@@ -1,0 +1,717 @@
+-- Export runs and rows as CSV, JSON Lines or JSON, streamed: export.csv/jsonl/json for lists,
+-- api.runs results and iterators; export.project for a whole project, page by page, in constant
+-- memory (the engine behind `runwatch export`). See docs/export.md.
+local core = require "runwatch.core"
+local json = require "runwatch.json"
+local task = require "runwatch.task"
+local run_mod = require "runwatch.run"
+local filters_mod = require "runwatch.filters"
+local paths = require "runwatch.wb.paths"
+
+local M = {}
+local null = json.null
+
+M.FORMATS = {csv = true, jsonl = true, json = true}
+
+-- {====== values: what a column means for a Run or a plain row, and how a value is written
+
+-- Run fields a column may name (besides config.X, summary.X, system_metrics.X).
+local RUN_FIELDS = {id = true, name = true, display_name = true, state = true, created_at = true,
+  heartbeat_at = true, updated_at = true, notes = true, description = true, group = true,
+  job_type = true, tags = true, sweep_name = true, commit = true, path = true, url = true,
+  entity = true, project = true, user = true, storage_id = true, project_id = true, read_only = true,
+  history_line_count = true, last_step = true, runtime = true}
+-- Sub-tables of a Run a column may go into.
+local SUB = {config = "config", summary = "summary", summary_metrics = "summary",
+  system_metrics = "system_metrics"}
+-- Fields the lightweight runs query carries (a column list of only these skips config/summary).
+local LIGHT = {id = true, name = true, display_name = true, state = true, created_at = true,
+  heartbeat_at = true, notes = true, description = true, group = true, job_type = true, tags = true,
+  sweep_name = true, commit = true, path = true, url = true, entity = true, project = true,
+  user = true, storage_id = true, project_id = true, read_only = true, history_line_count = true}
+
+local function is_run(x) return getmetatable(x) == run_mod.MT end
+M.is_run = is_run
+
+-- nested(t, "a.b.c"): t["a.b.c"] if that key exists, else t.a["b.c"], t["a.b"].c, ... (a key
+-- may itself contain dots; the literal key wins).
+local function nested(t, path)
+  if type(t) ~= "table" or is_run(t) then return nil end
+  local v = t[path]
+  if v ~= nil then return v end
+  local pos = 1
+  while true do
+    local dot = path:find(".", pos, true)
+    if not dot then return nil end
+    local sub = t[path:sub(1, dot - 1)]
+    if type(sub) == "table" then
+      local r = nested(sub, path:sub(dot + 1))
+      if r ~= nil then return r end
+    end
+    pos = dot + 1
+  end
+end
+
+-- value(item, column) -> the column's value for a Run ("config.lr", "summary.loss", "name") or
+-- a plain row ("loss", "a.b" = row["a.b"] or row.a.b); nil when missing.
+function M.value(item, col)
+  if is_run(item) then
+    local head, rest = col:match("^([^.]+)%.(.+)$")
+    head = head or col
+    local v
+    if SUB[head] then v = item[SUB[head]]
+    elseif RUN_FIELDS[head] then v = item[head]
+    else return nil end
+    if rest then return nested(v, rest) end
+    return v
+  end
+  if type(item) ~= "table" then return nil end
+  return nested(item, col)
+end
+
+-- text(v) -> v as a CSV field before quoting: strings as they are, integers exact, floats
+-- shortest round-trip, NaN/inf/-inf, True/False, tables as compact JSON, nil and null empty.
+function M.text(v)
+  local t = type(v)
+  if t == "string" then return v end
+  if t == "number" then
+    if math.type(v) == "integer" then return string.format("%d", v) end
+    if v ~= v then return "NaN" end
+    if v == math.huge then return "inf" end
+    if v == -math.huge then return "-inf" end
+    return json.encode(v)
+  end
+  if v == nil or v == null then return "" end
+  if t == "boolean" then return v and "True" or "False" end
+  if t == "table" then
+    local ok, s = pcall(json.encode, v)
+    if ok then return s end
+  end
+  return tostring(v)
+end
+
+-- field(v) -> the RFC 4180 field: quoted when it holds a comma, a quote, CR or LF
+local function quote(s)
+  if s:find('[,"\r\n]') then return '"' .. s:gsub('"', '""') .. '"' end
+  return s
+end
+function M.field(v) return quote(M.text(v)) end
+
+-- Column order for default columns: id, name, state, created_at, then config.*, summary.*,
+-- then anything else, each group sorted by name.
+local FIXED = {id = 1, name = 2, state = 3, created_at = 4}
+local function rank(c)
+  if FIXED[c] then return 0, FIXED[c] end
+  if c:sub(1, 7) == "config." then return 1 end
+  if c:sub(1, 8) == "summary." then return 2 end
+  return 3
+end
+local function col_less(a, b)
+  local ra, ia = rank(a)
+  local rb, ib = rank(b)
+  if ra ~= rb then return ra < rb end
+  if ra == 0 then return ia < ib end
+  return a < b
+end
+M.column_order = col_less
+
+local function sorted_keys(t, prefix, out)
+  local ks = {}
+  if type(t) == "table" then
+    for k in pairs(t) do if type(k) == "string" then ks[#ks + 1] = k end end
+  end
+  table.sort(ks)
+  for _, k in ipairs(ks) do out[#out + 1] = prefix .. k end
+  return out
+end
+
+-- columns_of(item) -> the item's own columns: for a Run id, name, state, created_at, then each
+-- config and summary key (config.K, summary.K); for a plain row its keys, sorted.
+function M.columns_of(item)
+  if is_run(item) then
+    local cols = {"id", "name", "state", "created_at"}
+    sorted_keys(item.config, "config.", cols)
+    sorted_keys(item.summary, "summary.", cols)
+    return cols
+  end
+  local cols = sorted_keys(item, "", {})
+  table.sort(cols, col_less)
+  return cols
+end
+
+-- columns(list) -> the union of every item's columns, in the default order
+function M.columns(list)
+  local seen, cols = {}, {}
+  for _, item in ipairs(list) do
+    for _, c in ipairs(M.columns_of(item)) do
+      if not seen[c] then seen[c] = true; cols[#cols + 1] = c end
+    end
+  end
+  table.sort(cols, col_less)
+  return cols
+end
+
+-- check_columns(cols, runs, level): a list of non-empty strings; for runs, each names a field
+local function check_columns(cols, for_runs, level)
+  if cols == nil then return nil end
+  if type(cols) == "string" then
+    local list = {}
+    for c in cols:gmatch("[^,]+") do list[#list + 1] = c:match("^%s*(.-)%s*$") end
+    cols = list
+  end
+  if type(cols) ~= "table" then error("bad columns (a list of column names expected, got " .. type(cols) .. ")", level + 1) end
+  if #cols == 0 then error("bad columns (empty list)", level + 1) end
+  local out = {}
+  for i, c in ipairs(cols) do
+    if type(c) ~= "string" or c == "" then error("bad columns[" .. i .. "] (a non-empty string expected)", level + 1) end
+    if for_runs then
+      local head = c:match("^[^.]+") or c
+      if not SUB[head] and not RUN_FIELDS[head] then
+        error(string.format("unknown column %q (run fields: id, name, state, created_at, heartbeat_at, " ..
+          "updated_at, group, job_type, tags, notes, description, sweep_name, commit, user, path, url, " ..
+          "last_step, runtime; or config.K, summary.K, system_metrics.K)", c), level + 1)
+      end
+    end
+    out[i] = c
+  end
+  return out
+end
+M.check_columns = check_columns
+
+local function needs_full(cols)
+  if not cols then return true end
+  for _, c in ipairs(cols) do
+    if not LIGHT[c:match("^[^.]+") or c] then return true end
+  end
+  return false
+end
+
+-- }======
+
+-- {====== progress: a one-line bar on stderr (done/total, rate, ETA) when stderr is a terminal
+
+local function want_progress(opt, to_stdout)
+  if opt == false then return false end
+  if opt == true then return true end
+  local env = os.getenv("RW_PROGRESS")
+  if env == "1" then return true end
+  if env == "0" then return false end
+  local ok, err_tty = pcall(core.isatty, 2)
+  if not ok or not err_tty then return false end
+  -- data and bar on one terminal would mix
+  if to_stdout then
+    local ok2, out_tty = pcall(core.isatty, 1)
+    if ok2 and out_tty then return false end
+  end
+  return true
+end
+
+local function thousands(n)
+  local s = string.format("%d", math.floor(n))
+  local out = s:reverse():gsub("(%d%d%d)", "%1,"):reverse()
+  return (out:gsub("^,", ""))
+end
+
+local function clock(s)
+  if not s or s ~= s or s == math.huge then return "--:--" end
+  s = math.floor(s + 0.5)
+  if s >= 3600 then return string.format("%d:%02d:%02d", s // 3600, s % 3600 // 60, s % 60) end
+  return string.format("%d:%02d", s // 60, s % 60)
+end
+
+local Progress = {}
+Progress.__index = Progress
+
+local function progress_new(enabled, unit)
+  if not enabled then return nil end
+  return setmetatable({t0 = core.monotonic(), last = -1, done = 0, rows = 0, total = nil, unit = unit}, Progress)
+end
+
+function Progress:draw(final)
+  local now = core.monotonic()
+  if not final and now - self.last < 0.2 then return end
+  self.last = now
+  local el = now - self.t0
+  local rate = el > 0 and self.done / el or 0
+  local parts = {}
+  if self.total and self.total > 0 then
+    local frac = math.min(1, self.done / self.total)
+    local w = 24
+    local fill = math.floor(frac * w + 0.5)
+    parts[#parts + 1] = string.format("[%s%s] %3d%% %s/%s runs", string.rep("#", fill), string.rep(".", w - fill),
+      math.floor(frac * 100), thousands(self.done), thousands(self.total))
+  else
+    parts[#parts + 1] = thousands(self.done) .. " runs"
+  end
+  if self.unit == "rows" then parts[#parts + 1] = thousands(self.rows) .. " rows" end
+  parts[#parts + 1] = string.format("%s runs/s", thousands(rate))
+  if final then
+    parts[#parts + 1] = "in " .. clock(el)
+  elseif self.total and rate > 0 then
+    parts[#parts + 1] = "ETA " .. clock(math.max(0, self.total - self.done) / rate)
+  end
+  io.stderr:write("\r", table.concat(parts, "  "), "\27[K", final and "\n" or "")
+end
+
+-- }======
+
+-- {====== sources: what to export, as an iterator of items
+
+-- stream(api, entity, project, q, info) -> iterator over Run objects, one runs page at a time
+-- (the next page fetched while this one is written); nothing is cached, so a processed run is
+-- garbage once the caller drops it. info.count = runCount after the first page; info.missing
+-- when the project does not exist.
+local function stream(api, entity, project, q, info)
+  local backend = api.backend
+  local function fetch(cursor)
+    return backend:runs_page(entity, project, {filters = q.filters, order = q.order,
+      per_page = q.per_page, cursor = cursor, full = q.full})
+  end
+  local nodes, i, n = {}, 0, 0
+  local pending, started, more = nil, false, true
+  local function take(page)
+    if not page then
+      info.missing, info.count, more = true, info.count or 0, false
+      return
+    end
+    if info.count == nil then info.count = page.count end
+    nodes, i, n = page.nodes, 0, #page.nodes
+    if page.has_next and n > 0 then
+      local slot, cursor = {}, page.cursor
+      slot.task = task.new(function() slot.page = fetch(cursor) end, {quiet = true})
+      pending = slot
+    else
+      more = false
+    end
+  end
+  return function()
+    while true do
+      if i < n then
+        i = i + 1
+        local node = nodes[i]
+        nodes[i] = false
+        return run_mod.new(api, entity, project, node, q.full)
+      end
+      nodes = {}
+      if not started then
+        started = true
+        take(fetch(nil))
+      elseif pending then
+        local slot = pending
+        pending = nil
+        local ok, err = slot.task:wait()
+        if not ok then error(slot.task.errvalue or err, 0) end
+        take(slot.page)
+      else
+        more = false
+      end
+      if not more and i >= n then return nil end
+    end
+  end
+end
+M.stream = stream
+
+-- items(src) -> iterator, info. src: a list of rows or Runs, an api.runs() result (streamed
+-- from its query without filling its cache), or an iterator function.
+local function items(src, level)
+  if type(src) == "function" then return src, {} end
+  if type(src) == "table" then
+    local mt = getmetatable(src)
+    if mt and mt.__name == "runwatch.Runs" then
+      local s = rawget(src, "_")
+      if s.count ~= nil and not s.has_next then
+        local i, list = 0, s.list
+        return function() i = i + 1; return list[i] end, {count = #list, runs = true}
+      end
+      local info = {runs = true}
+      return stream(s.api, s.entity, s.project, {filters = s.filters, order = s.order,
+        per_page = s.per_page, full = s.full}, info), info
+    end
+    if not is_run(src) then
+      local i = 0
+      return function() i = i + 1; return src[i] end, {count = #src, list = src, runs = is_run(src[1])}
+    end
+  end
+  error("bad argument #1 (a list of rows or runs, an api.runs() result or an iterator function expected, got " ..
+    type(src) .. ")", level + 1)
+end
+
+-- }======
+
+-- {====== writers
+
+local Out = {}
+Out.__index = Out
+
+local function open_out(target, level)
+  if target == nil or target == "-" then
+    io.stdout:setvbuf("full", 65536)
+    return setmetatable({f = io.stdout, name = "stdout", stdout = true}, Out)
+  end
+  if io.type(target) == "file" then return setmetatable({f = target, name = "file", borrowed = true}, Out) end
+  if type(target) ~= "string" or target == "" then
+    error("bad output (a file name, \"-\" or an open file expected, got " .. type(target) .. ")", level + 1)
+  end
+  local f, err = io.open(target, "wb")
+  if not f then return nil, "cannot write " .. err end
+  f:setvbuf("full", 65536)
+  return setmetatable({f = f, name = target}, Out)
+end
+
+function Out:write(s)
+  local ok, err = self.f:write(s)
+  if not ok then error({export_io = "cannot write " .. self.name .. ": " .. tostring(err)}, 0) end
+end
+
+function Out:close()
+  local ok, err = self.f:flush()
+  if self.stdout then io.stdout:setvbuf("line") end
+  if not self.stdout and not self.borrowed then
+    local ok2, err2 = self.f:close()
+    ok, err = ok and ok2, err or err2
+  end
+  if not ok then return nil, "cannot write " .. self.name .. ": " .. tostring(err) end
+  return true
+end
+
+-- One writer per format: begin(cols or nil), row(cols, vals, n), finish()
+local function csv_writer(out)
+  return {
+    begin = function(cols)
+      local h = {}
+      for i, c in ipairs(cols) do h[i] = quote(c) end
+      out:write(table.concat(h, ",") .. "\r\n")
+    end,
+    row = function(_, vals, n)
+      local cells = {}
+      for i = 1, n do
+        local v = vals[i]
+        cells[i] = (v == nil or v == null) and "" or quote(M.text(v))
+      end
+      out:write(table.concat(cells, ",") .. "\r\n")
+    end,
+    finish = function() end,
+  }
+end
+
+local function json_object(cols, vals, n)
+  local parts = {}
+  for i = 1, n do
+    local v = vals[i]
+    if v ~= nil then parts[#parts + 1] = json.encode(cols[i]) .. ":" .. json.encode(v) end
+  end
+  return "{" .. table.concat(parts, ",") .. "}"
+end
+
+local function jsonl_writer(out)
+  return {
+    begin = function() end,
+    row = function(cols, vals, n) out:write(json_object(cols, vals, n) .. "\n") end,
+    finish = function() end,
+  }
+end
+
+local function json_writer(out)
+  local first = true
+  return {
+    begin = function() out:write("[") end,
+    row = function(cols, vals, n)
+      out:write((first and "\n" or ",\n") .. json_object(cols, vals, n))
+      first = false
+    end,
+    finish = function() out:write("\n]\n") end,
+  }
+end
+
+local WRITERS = {csv = csv_writer, jsonl = jsonl_writer, json = json_writer}
+
+-- }======
+
+-- {====== the export loop
+
+-- CSV without a column list: each item's cells go to a spool file as they arrive (constant
+-- memory), the column set grows; then the header and every row are written from the spool.
+local function csv_spooled(next_item, out, prog)
+  local spool_name = os.tmpname()
+  local sf, err = io.open(spool_name, "w+b")
+  if not sf then return nil, "cannot create a temporary file: " .. tostring(err) end
+  local ok, res = pcall(function()
+    local idx, cols, count = {}, {}, 0
+    for item in next_item do
+      local parts = {}
+      for _, c in ipairs(M.columns_of(item)) do
+        local k = idx[c]
+        if not k then cols[#cols + 1] = c; k = #cols; idx[c] = k end
+        local v = M.value(item, c)
+        if v ~= nil and v ~= null then parts[#parts + 1] = string.pack("<I4s4", k, quote(M.text(v))) end
+      end
+      local okw, werr = sf:write(string.pack("<s4", table.concat(parts)))
+      if not okw then error({export_io = "cannot write the temporary file: " .. tostring(werr)}, 0) end
+      count = count + 1
+      if prog then prog.done = count; prog:draw() end
+    end
+    local order = {}
+    for i = 1, #cols do order[i] = cols[i] end
+    table.sort(order, col_less)
+    local pos, header = {}, {}
+    for i, c in ipairs(order) do pos[idx[c]] = i; header[i] = quote(c) end
+    local ncols = #order
+    out:write(table.concat(header, ",") .. "\r\n")
+    sf:seek("set", 0)
+    while true do
+      local h = sf:read(4)
+      if not h then break end
+      local len = string.unpack("<I4", h)
+      local body = len > 0 and sf:read(len) or ""
+      local cells, p = {}, 1
+      while p <= #body do
+        local k, cell
+        k, cell, p = string.unpack("<I4s4", body, p)
+        cells[pos[k]] = cell
+      end
+      for j = 1, ncols do if not cells[j] then cells[j] = "" end end
+      out:write(table.concat(cells, ",", 1, ncols) .. "\r\n")
+    end
+    return count
+  end)
+  sf:close()
+  os.remove(spool_name)
+  if not ok then error(res, 0) end
+  return res
+end
+
+local HISTORY_LOOKAHEAD = 4
+
+-- run(next_item, info, out, o) -> count of rows written (raises; the caller turns the world's
+-- failures into nil, err)
+local function run_export(next_item, info, out, o, prog)
+  local w = WRITERS[o.format](out)
+  local count = 0
+  if o.history then
+    local rcols = o.columns or {"id"}
+    local cols, nr = {}, #rcols
+    for i, c in ipairs(rcols) do cols[i] = c end
+    cols[nr + 1] = "_step"
+    for i, k in ipairs(o.history) do cols[nr + 1 + i] = k end
+    local n = #cols
+    w.begin(cols)
+    -- the next few runs' history scans start while this run's rows are written
+    local queue, exhausted, runs = {}, false, 0
+    local function fill()
+      while not exhausted and #queue < HISTORY_LOOKAHEAD do
+        local item = next_item()
+        if item == nil then exhausted = true; break end
+        if not is_run(item) then error("a history export needs runs, got a " .. type(item), 0) end
+        local slot = {item = item}
+        slot.task = task.new(function()
+          slot.iter = item:scan_history{keys = o.history, page_size = o.page_size}
+        end, {quiet = true})
+        queue[#queue + 1] = slot
+      end
+    end
+    fill()
+    while #queue > 0 do
+      local slot = table.remove(queue, 1)
+      fill()
+      local ok, err = slot.task:wait()
+      if not ok then error(slot.task.errvalue or err, 0) end
+      local item = slot.item
+      local vals = {}
+      for i = 1, nr do vals[i] = M.value(item, rcols[i]) end
+      for row in slot.iter do
+        vals[nr + 1] = row._step
+        for i, k in ipairs(o.history) do vals[nr + 1 + i] = nested(row, k) end
+        w.row(cols, vals, n)
+        count = count + 1
+        if prog then prog.rows = count; prog:draw() end
+      end
+      runs = runs + 1
+      if prog then prog.done = runs; prog:draw() end
+    end
+    w.finish()
+    return count
+  end
+  if o.columns then
+    local cols, n = o.columns, #o.columns
+    w.begin(cols)
+    for item in next_item do
+      local vals = {}
+      for i = 1, n do vals[i] = M.value(item, cols[i]) end
+      w.row(cols, vals, n)
+      count = count + 1
+      if prog then prog.done = count; prog:draw() end
+    end
+    w.finish()
+    return count
+  end
+  if o.format == "csv" then
+    if info.list then
+      o.columns = M.columns(info.list)
+      return run_export(next_item, info, out, o, prog)
+    end
+    return csv_spooled(next_item, out, prog)
+  end
+  -- JSON Lines / JSON without a column list: each object has the item's own columns
+  w.begin()
+  for item in next_item do
+    local cols = M.columns_of(item)
+    local vals = {}
+    for i, c in ipairs(cols) do vals[i] = M.value(item, c) end
+    w.row(cols, vals, #cols)
+    count = count + 1
+    if prog then prog.done = count; prog:draw() end
+  end
+  w.finish()
+  return count
+end
+
+local function errmsg(e)
+  if type(e) == "table" and e.export_io then return e.export_io end
+  if type(e) == "string" then return e end
+  local mt = getmetatable(e)
+  if mt and mt.__tostring then return tostring(e) end
+  return "(error object is a " .. type(e) .. " value)"
+end
+
+local function check_opts(o, level)
+  if o == nil then return {} end
+  if type(o) ~= "table" then error("bad options (table expected, got " .. type(o) .. ")", level + 1) end
+  return o
+end
+
+local function check_history(h, level)
+  if h == nil then return nil end
+  if type(h) == "string" then
+    local list = {}
+    for k in h:gmatch("[^,]+") do list[#list + 1] = k:match("^%s*(.-)%s*$") end
+    h = list
+  end
+  if type(h) ~= "table" or #h == 0 then error("bad history (a non-empty list of metric keys expected)", level + 1) end
+  for i, k in ipairs(h) do
+    if type(k) ~= "string" or k == "" then error("bad history[" .. i .. "] (a metric key expected)", level + 1) end
+    if k == "_step" then error("bad history: _step is always exported; list only metric keys", level + 1) end
+  end
+  return h
+end
+
+-- write_items(next_item, info, target, o, level) -> rows written, or nil, err
+local function write_items(next_item, info, target, o, level)
+  level = level + 1
+  local format = o.format or "csv"
+  if not M.FORMATS[format] then error("bad format '" .. tostring(format) .. "' (csv, jsonl or json)", level) end
+  local opts = {format = format, history = check_history(o.history, level),
+    columns = check_columns(o.columns, info.runs, level), page_size = o.page_size or 1000}
+  if math.type(opts.page_size) ~= "integer" or opts.page_size < 1 then error("bad page_size (positive integer expected)", level) end
+  local out, oerr = open_out(target, level)
+  if not out then return nil, oerr end
+  local prog = progress_new(want_progress(o.progress, out.stdout), opts.history and "rows" or "runs")
+  if prog then
+    local base = next_item
+    next_item = function()
+      local item = base()
+      prog.total = info.count
+      return item
+    end
+  end
+  local ok, res = pcall(run_export, next_item, info, out, opts, prog)
+  local cok, cerr = out:close()
+  if prog and ok then prog.total = info.count; prog:draw(true) end
+  if not ok then
+    if prog then io.stderr:write("\n") end
+    return nil, errmsg(res)
+  end
+  if info.missing then return nil, "project not found" end
+  if not cok then return nil, cerr end
+  return res
+end
+
+-- write(src, target, o) -> rows written, or nil, err. o: format ("csv", "jsonl", "json"),
+-- columns, history (metric keys: one row per run and step), progress, page_size. The core of
+-- export.csv/jsonl/json.
+function M.write(src, target, o)
+  o = check_opts(o, 2)
+  local next_item, info = items(src, 2)
+  return write_items(next_item, info, target, o, 2)
+end
+
+-- csv(rows_or_runs, path, columns [, opts]) -> rows written, or nil, err
+function M.csv(src, path, columns, o)
+  o = check_opts(o, 2)
+  local copy = {}
+  for k, v in pairs(o) do copy[k] = v end
+  copy.format, copy.columns = "csv", columns
+  local next_item, info = items(src, 2)
+  return write_items(next_item, info, path, copy, 2)
+end
+
+-- jsonl(rows_or_runs, path, columns [, opts]) -> rows written, or nil, err
+function M.jsonl(src, path, columns, o)
+  o = check_opts(o, 2)
+  local copy = {}
+  for k, v in pairs(o) do copy[k] = v end
+  copy.format, copy.columns = "jsonl", columns
+  local next_item, info = items(src, 2)
+  return write_items(next_item, info, path, copy, 2)
+end
+
+-- json(rows_or_runs, path, columns [, opts]) -> rows written, or nil, err (one JSON array)
+function M.json(src, path, columns, o)
+  o = check_opts(o, 2)
+  local copy = {}
+  for k, v in pairs(o) do copy[k] = v end
+  copy.format, copy.columns = "json", columns
+  local next_item, info = items(src, 2)
+  return write_items(next_item, info, path, copy, 2)
+end
+
+-- query(path, o) -> api, entity, project, q: a project's runs query as api.runs would send it
+local function query(path, o, level)
+  local A = o.api or require("runwatch.api").default()
+  local settings = A.settings or {}
+  local entity, project = paths.project(path, {project = settings.project,
+    entity = settings.entity or function() return A.default_entity end}, level + 1)
+  local per_page = o.per_page or 1000
+  if math.type(per_page) ~= "integer" or per_page < 1 or per_page > 1000 then
+    error("bad per_page (an integer from 1 to 1000 expected)", level + 1)
+  end
+  local filters = o.filters
+  if type(filters) == "string" then
+    local f, err = json.decode(filters)
+    if type(f) ~= "table" then error("bad filters (JSON object expected): " .. tostring(err or "not an object"), level + 1) end
+    filters = f
+  end
+  return A, entity, project, {filters = filters_mod.encode(filters, level + 1),
+    order = filters_mod.order(o.order, level + 1), per_page = per_page}
+end
+
+-- each_run(path, filters, {order=, per_page=1000, full=true}) -> iterator over Run objects,
+-- streamed page by page and never cached (constant memory over any number of runs), and an
+-- info table whose count is the runCount once the first page arrived.
+function M.each_run(path, filters, o)
+  o = check_opts(o, 2)
+  local copy = {filters = filters}
+  for k, v in pairs(o) do copy[k] = v end
+  local A, entity, project, q = query(path, copy, 2)
+  q.full = o.full ~= false
+  local info = {}
+  return stream(A, entity, project, q, info), info
+end
+
+-- project(path, {filters=, order=, per_page=1000, columns=, format="csv", output="-",
+--   history=, progress=, api=}) -> rows written, or nil, err. What `runwatch export` runs.
+function M.project(path, o)
+  o = check_opts(o, 2)
+  local A, entity, project, q = query(path, o, 2)
+  local cols = check_columns(o.columns, true, 2)
+  q.full = needs_full(cols) or false
+  if o.history then q.full = needs_full(cols or {"id"}) end
+  local info = {runs = true}
+  local n, err = write_items(stream(A, entity, project, q, info), info, o.output, {format = o.format,
+    columns = cols, history = o.history, progress = o.progress, page_size = o.page_size}, 2)
+  if n == nil and err == "project not found" then err = "project " .. entity .. "/" .. project .. " not found" end
+  return n, err
+end
+
+-- }======
+
+return M
