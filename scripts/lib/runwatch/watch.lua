@@ -342,6 +342,17 @@ function Watch:process(node, rows, now, stats)
   self:save(path, c)
 end
 
+-- poke(): data changed (a file watcher saw it): tick soon, once, unless a tick is running.
+function Group:poke()
+  if self.poke_pending or #self.watches == 0 then return end
+  self.poke_pending = true
+  schedule.after(0.05, function()
+    self.poke_pending = false
+    if self.schedule and self.schedule.task and not self.schedule.task.done then return end
+    self:tick()
+  end)
+end
+
 -- One tick of a group: poll, fetch history once, then every watch processes every run.
 function Group:tick()
   local t0 = core.now()
@@ -453,6 +464,11 @@ function M.watch(spec)
     g.schedule:stop()
     g.schedule = schedule.every(every, function() g:tick() end,
       {immediate = true, name = "watch " .. entity .. "/" .. project, cpu_budget = spec.cpu_budget or 120})
+  end
+  -- a backend that can tell when its data changed (local run files) triggers a tick at once
+  if not g.subscribed and backend.subscribe then
+    g.subscribed = true
+    backend:subscribe(entity, project, function() g:poke() end)
   end
   w.group = g
   g.watches[#g.watches + 1] = w
