@@ -1,0 +1,245 @@
+-- `runwatch status [--state PATH] [--json]`: the daemon, its watches, rules, alerts and request budget, read from the state store (read-only, works while the daemon runs).
+local core = require "runwatch.core"
+local json = require "runwatch.json"
+
+local M = {}
+
+M.USAGE = [[
+usage: runwatch status [--state PATH] [--json]
+
+Shows what the daemon using this state store records: the daemon itself, each watch (project,
+interval, age of the last tick, running runs, requests per tick), each rule with its pending
+and firing alerts (the firing ones listed), and the request budget per host.
+
+Options:
+  --state PATH   the state store (default $XDG_STATE_HOME/runwatch/state.db)
+  --json         print one JSON document instead
+  -h, --help     this help
+]]
+
+local function err(msg) io.stderr:write(core.redact("runwatch status: " .. msg .. "\n")) end
+local function out(s) core.write(s) end
+
+-- parse(args) -> {json = bool, help = bool}, or nil, message
+function M.parse(args)
+  local o = {}
+  for _, a in ipairs(args or {}) do
+    if a == "--json" then o.json = true
+    elseif a == "-h" or a == "--help" then o.help = true
+    else return nil, (a:sub(1, 1) == "-" and "unknown option '" or "unexpected argument '") .. a .. "'" end
+  end
+  return o
+end
+
+local function null(v) if v == json.null then return nil end return v end
+
+-- Non-finite numbers become strings, so --json is strict JSON (jq, JSON.parse).
+local function strict(v)
+  if type(v) == "number" and (v ~= v or v == math.huge or v == -math.huge) then
+    return v ~= v and "NaN" or (v > 0 and "Infinity" or "-Infinity")
+  end
+  if type(v) == "table" then
+    local c = {}
+    for k, x in pairs(v) do c[k] = strict(x) end
+    return setmetatable(c, getmetatable(v))
+  end
+  return v
+end
+
+-- "3h 2m", "45s", "1.2s" for seconds
+local function span(secs)
+  secs = tonumber(secs)
+  if not secs or secs ~= secs then return "-" end
+  if secs < 0 then secs = 0 end
+  if secs < 10 and secs ~= math.floor(secs) then return string.format("%.1fs", secs) end
+  secs = math.floor(secs + 0.5)
+  if secs < 60 then return secs .. "s" end
+  if secs < 3600 then
+    local m, s = secs // 60, secs % 60
+    return s > 0 and string.format("%dm%ds", m, s) or m .. "m"
+  end
+  if secs < 86400 then
+    local h, m = secs // 3600, secs % 3600 // 60
+    return m > 0 and string.format("%dh%dm", h, m) or h .. "h"
+  end
+  local d, h = secs // 86400, secs % 86400 // 3600
+  return h > 0 and string.format("%dd%dh", d, h) or d .. "d"
+end
+M.span = span
+
+local function show(v)
+  v = null(v)
+  if v == nil then return "-" end
+  if type(v) == "string" then return v end
+  if math.type(v) == "float" and v == math.floor(v) and math.abs(v) < 2^53 then
+    return string.format("%d", v)
+  end
+  local ok, s = pcall(json.encode, v)
+  return ok and s or tostring(v)
+end
+
+local function interval(v)
+  v = null(v)
+  if type(v) == "number" then return span(v) end
+  return show(v)
+end
+
+-- "2024-06-01T09:00:00Z (12m ago)" for epoch seconds; strings are shown as they are
+local function when(v, now)
+  v = null(v)
+  if type(v) ~= "number" then return show(v) end
+  return os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(v)) .. " (" .. span(now - v) .. " ago)"
+end
+
+-- Fixed-width table: rows of strings under a header.
+local function columns(header, rows)
+  local widths = {}
+  for i, h in ipairs(header) do widths[i] = #h end
+  for _, r in ipairs(rows) do
+    for i, c in ipairs(r) do if #c > widths[i] then widths[i] = #c end end
+  end
+  local lines = {}
+  local function line(r)
+    local parts = {}
+    for i, c in ipairs(r) do
+      parts[i] = i < #r and c .. string.rep(" ", widths[i] - #c) or c
+    end
+    lines[#lines + 1] = "  " .. table.concat(parts, "  ")
+  end
+  line(header)
+  for _, r in ipairs(rows) do line(r) end
+  return table.concat(lines, "\n") .. "\n"
+end
+
+local function sorted_keys(t)
+  local ks = {}
+  for k in pairs(t) do ks[#ks + 1] = k end
+  table.sort(ks)
+  return ks
+end
+
+-- collect(state) -> the whole status as one table (what --json prints)
+function M.collect(state)
+  local now = core.time()
+  local doc = {state = state.path(), time = state.iso(now), daemon = state.meta_get("daemon") or json.null,
+    watches = json.object(), rules = json.object(), budget = json.object(), firing = json.array()}
+  for k, v in pairs(state.meta_list("watch:")) do doc.watches[k:sub(7)] = v end
+  for k, v in pairs(state.meta_list("budget:")) do doc.budget[k:sub(8)] = v end
+  for k, v in pairs(state.meta_list("rule:")) do
+    if type(v) ~= "table" then v = {value = v} end
+    v.pending, v.firing = 0, 0
+    doc.rules[k:sub(6)] = v
+  end
+  for _, a in ipairs(state.alerts()) do
+    local r = doc.rules[a.rule]
+    if not r then
+      r = {pending = 0, firing = 0}
+      doc.rules[a.rule] = r
+    end
+    if a.state == "pending" then r.pending = r.pending + 1
+    elseif a.state == "firing" then
+      r.firing = r.firing + 1
+      doc.firing[#doc.firing + 1] = {rule = a.rule, fingerprint = a.fingerprint, run = a.run,
+        since = a.since, value = a.value, last_notified = a.last_notified}
+    end
+  end
+  return doc, now
+end
+
+local function render(doc, now)
+  local o = {}
+  local function add(s) o[#o + 1] = s end
+  add("state: " .. doc.state .. "\n")
+  local d = null(doc.daemon)
+  if type(d) == "table" then
+    local scripts = null(d.scripts)
+    if type(scripts) == "table" then scripts = table.concat(scripts, ", ") end
+    add(string.format("daemon: pid %s, started %s, version %s, scripts: %s\n", show(d.pid),
+      when(d.started, now), show(d.version), show(scripts)))
+  else
+    add("daemon: no record (no daemon has run with this state)\n")
+  end
+
+  local ids = sorted_keys(doc.watches)
+  add("\nwatches:")
+  if #ids == 0 then add(" none\n") else
+    add("\n")
+    local rows = {}
+    for _, id in ipairs(ids) do
+      local w = doc.watches[id]
+      if type(w) ~= "table" then w = {} end
+      local ticks = null(w.last_tick)
+      rows[#rows + 1] = {id, show(w.project), interval(w.every),
+        type(ticks) == "number" and span(now - ticks) .. " ago" or "never",
+        type(null(w.last_duration)) == "number" and span(w.last_duration) or "-",
+        show(w.running), show(w.examined), show(w.requests), show(w.errors)}
+    end
+    add(columns({"WATCH", "PROJECT", "EVERY", "LAST TICK", "TOOK", "RUNNING", "EXAMINED",
+      "REQUESTS/TICK", "ERRORS"}, rows))
+  end
+
+  local names = sorted_keys(doc.rules)
+  add("\nrules:")
+  if #names == 0 then add(" none\n") else
+    add("\n")
+    local rows = {}
+    for _, n in ipairs(names) do
+      local r = doc.rules[n]
+      rows[#rows + 1] = {n, show(r.watch), show(r.severity), interval(r["for"]), interval(r["repeat"]),
+        tostring(r.pending), tostring(r.firing)}
+    end
+    add(columns({"RULE", "WATCH", "SEVERITY", "FOR", "REPEAT", "PENDING", "FIRING"}, rows))
+  end
+
+  add("\nfiring:")
+  if #doc.firing == 0 then add(" none\n") else
+    add("\n")
+    local rows = {}
+    for _, a in ipairs(doc.firing) do
+      rows[#rows + 1] = {show(a.rule), show(a.run or a.fingerprint), when(a.since, now), show(a.value)}
+    end
+    add(columns({"RULE", "RUN", "SINCE", "VALUE"}, rows))
+  end
+
+  local hosts = sorted_keys(doc.budget)
+  add("\nrequest budget:")
+  if #hosts == 0 then add(" none recorded\n") else
+    add("\n")
+    local rows = {}
+    for _, h in ipairs(hosts) do
+      local b = doc.budget[h]
+      if type(b) ~= "table" then b = {} end
+      rows[#rows + 1] = {h, show(b.rate), show(b.burst), show(b.concurrency), show(b.tokens),
+        show(b.in_flight), show(b.sent), show(b.throttled), show(b.remaining)}
+    end
+    add(columns({"HOST", "RATE/S", "BURST", "CONCURRENCY", "TOKENS", "IN FLIGHT", "SENT",
+      "THROTTLED", "REMAINING"}, rows))
+  end
+  return table.concat(o)
+end
+
+-- main(args) -> exit status: 0, 1 when the store cannot be read, 2 for a usage error
+function M.main(args)
+  local o, perr = M.parse(args)
+  if not o then
+    err(perr)
+    io.stderr:write(M.USAGE)
+    return 2
+  end
+  if o.help then out(M.USAGE) return 0 end
+  local state = require "runwatch.state"
+  local ok, e = pcall(function()
+    state.open(nil, {readonly = true})
+    local doc, now = M.collect(state)
+    if o.json then out(json.encode(strict(doc), {sort_keys = true, indent = 2}) .. "\n")
+    else out(render(doc, now)) end
+  end)
+  state.close()
+  if not ok then
+    err(tostring(e))
+    return 1
+  end
+  return 0
+end
+
+return M

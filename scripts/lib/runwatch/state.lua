@@ -1,0 +1,770 @@
+-- runwatch.state: the durable store (SQLite, WAL) for script key/values, watch cursors, alert states, the notification outbox, the audit log and status meta.
+local sqlite = require "runwatch.sqlite"
+local json = require "runwatch.json"
+local core = require "runwatch.core"
+local task = require "runwatch.task"
+
+local M = {}
+
+-- How long a write waits for another process's write lock. Below the default CPU budget of a
+-- job (5 s): a store held by another runwatch must end in the "locked" error, not in a job
+-- stopped for its budget. Writers hold the lock for milliseconds.
+local BUSY_TIMEOUT_MS = 2000
+
+-- {====== schema: migration N brings user_version from N-1 to N (never edit a released one)
+
+local migrations = {
+  [1] = [[
+    CREATE TABLE kv (
+      script  TEXT NOT NULL,
+      key     TEXT NOT NULL,
+      value   TEXT NOT NULL,
+      updated REAL NOT NULL,
+      PRIMARY KEY (script, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE cursors (
+      watch   TEXT NOT NULL,
+      run     TEXT NOT NULL,
+      value   TEXT NOT NULL,
+      updated REAL NOT NULL,
+      PRIMARY KEY (watch, run)
+    ) WITHOUT ROWID;
+    CREATE TABLE alerts (
+      rule        TEXT NOT NULL,
+      fingerprint TEXT NOT NULL,
+      state       TEXT NOT NULL,
+      value       TEXT NOT NULL,
+      updated     REAL NOT NULL,
+      PRIMARY KEY (rule, fingerprint)
+    ) WITHOUT ROWID;
+    CREATE INDEX alerts_by_state ON alerts (state, rule);
+    CREATE TABLE outbox (
+      id         INTEGER PRIMARY KEY,
+      key        TEXT NOT NULL UNIQUE,
+      action     TEXT NOT NULL,
+      payload    TEXT NOT NULL,
+      attempts   INTEGER NOT NULL DEFAULT 0,
+      created    REAL NOT NULL,
+      done       REAL,
+      outcome    TEXT,
+      last_error TEXT
+    );
+    CREATE INDEX outbox_pending ON outbox (id) WHERE done IS NULL;
+    CREATE TABLE audit (
+      id      INTEGER PRIMARY KEY,
+      time    TEXT NOT NULL,
+      ts      REAL NOT NULL,
+      script  TEXT,
+      job     TEXT,
+      rule    TEXT,
+      run     TEXT,
+      action  TEXT NOT NULL,
+      outcome TEXT NOT NULL,
+      detail  TEXT,
+      extra   TEXT
+    );
+    CREATE INDEX audit_by_ts ON audit (ts);
+    CREATE TABLE meta (
+      key     TEXT PRIMARY KEY,
+      value   TEXT NOT NULL,
+      updated REAL NOT NULL
+    ) WITHOUT ROWID;
+  ]],
+}
+M.SCHEMA_VERSION = #migrations
+
+-- }======
+
+local db              -- the open runwatch.Db, or nil
+local db_path         -- its path
+local db_readonly = false
+local cache = {}      -- sql -> prepared runwatch.Stmt
+local tx = {depth = 0, owner = nil}
+
+-- {====== errors
+
+-- The world's failures keep their error value shape ({code, message}, same metatable) with a
+-- message that says what to do about it.
+local function world_error(code, message, cause)
+  return setmetatable({code = code, message = message, path = db_path,
+    errcode = cause and cause.errcode, sql = cause and cause.sql}, sqlite.Error)
+end
+
+local function explain(e, path)
+  path = path or db_path or "?"
+  local why = tostring(e.message or e)
+  if e.code == "busy" then
+    return world_error("busy", string.format("state database %s is locked: another runwatch " ..
+      "probably uses the same --state (%s)", path, why), e)
+  elseif e.code == "corrupt" then
+    return world_error("corrupt", string.format("state database %s is corrupt (%s); nothing was " ..
+      "deleted or changed: move it aside to start afresh, or restore a backup", path, why), e)
+  elseif e.code == "full" then
+    return world_error("full", string.format("state database %s: the disk is full (%s)", path, why), e)
+  elseif e.code == "io" then
+    return world_error("io", string.format("state database %s: I/O error (%s)", path, why), e)
+  elseif e.code == "cantopen" then
+    return world_error("cantopen", string.format("cannot open state database %s (%s)", path, why), e)
+  end
+  return world_error(e.code, why, e)
+end
+
+-- guard(f, ...): runs f, re-raising the world's SQLite errors with an explanation. Other errors
+-- (bugs, misuse) pass through unchanged.
+local function rethrow(ok, ...)
+  if ok then return ... end
+  local e = ...
+  if sqlite.is_error(e) then
+    if e.path then error(e, 0) end      -- already explained
+    error(explain(e), 0)
+  end
+  error(e, 0)
+end
+local function guard(f, ...) return rethrow(pcall(f, ...)) end
+
+local function argerr(fname, n, msg, level)
+  error(string.format("bad argument #%d to 'state.%s' (%s)", n, fname, msg), (level or 2) + 1)
+end
+
+local function check_string(fname, n, v, optional)
+  if v == nil and optional then return nil end
+  if type(v) ~= "string" then argerr(fname, n, "string expected, got " .. type(v), 3) end
+  return v
+end
+
+local function check_id(fname, n, v)
+  if math.type(v) == "integer" then return tostring(v) end
+  if type(v) ~= "string" or v == "" then argerr(fname, n, "non-empty string expected, got " .. (v == "" and "\"\"" or type(v)), 3) end
+  return v
+end
+
+-- }======
+
+-- {====== opening
+
+local function default_path()
+  local base = os.getenv("XDG_STATE_HOME")
+  if not base or base:sub(1, 1) ~= "/" then     -- the XDG spec: relative values are ignored
+    local home = os.getenv("HOME")
+    if not home or home == "" then
+      error("no place for the state database: give --state PATH, or set XDG_STATE_HOME or HOME", 0)
+    end
+    base = home .. "/.local/state"
+  end
+  return base .. "/runwatch/state.db"
+end
+
+local function resolve(path)
+  return path or core.options().state or default_path()
+end
+
+local function file_exists(path)
+  local f = io.open(path, "rb")
+  if f then f:close() return true end
+  return false
+end
+
+local function close_db()
+  for _, st in pairs(cache) do st:close() end
+  cache = {}
+  if db then db:close() end
+  db, db_path, db_readonly = nil, nil, false
+  tx.depth, tx.owner = 0, nil
+end
+
+-- Integrity before anything is written: a corrupt file is reported, never repaired or replaced.
+local function check_integrity(d, path)
+  local problems = {}
+  for row in d:rows("PRAGMA quick_check(5)") do
+    local v = row.quick_check
+    if v ~= "ok" then problems[#problems + 1] = v end
+  end
+  if #problems > 0 then
+    error(explain({code = "corrupt", message = table.concat(problems, "; ")}, path), 0)
+  end
+end
+
+local function migrate(d, path)
+  local version = d:first("PRAGMA user_version").user_version
+  if version > #migrations then
+    error(string.format("state database %s has schema version %d, newer than this runwatch " ..
+      "knows (%d): use a newer runwatch or another --state", path, version, #migrations), 0)
+  end
+  if version == #migrations then return end
+  d:exec("BEGIN IMMEDIATE")
+  local ok, err = pcall(function()
+    local v = d:first("PRAGMA user_version").user_version   -- another process may have migrated
+    for n = v + 1, #migrations do
+      d:exec(migrations[n])
+      d:exec("PRAGMA user_version = " .. n)
+    end
+    d:exec("COMMIT")
+  end)
+  if not ok then
+    if d:in_transaction() then pcall(d.exec, d, "ROLLBACK") end
+    error(err, 0)
+  end
+end
+
+-- state.open([path [, {readonly = bool}]]) -> state. Opens (or reopens elsewhere) the store;
+-- without a path: --state, else $XDG_STATE_HOME/runwatch/state.db (~/.local/state/...).
+function M.open(path, opts)
+  check_string("open", 1, path, true)
+  if opts ~= nil and type(opts) ~= "table" then argerr("open", 2, "table expected, got " .. type(opts)) end
+  local readonly = opts and opts.readonly or false
+  if tx.depth > 0 then error("state.open: a transaction is open", 2) end
+  path = resolve(path)
+  if db then
+    if db_path == path and db_readonly == readonly then return M end
+    close_db()
+  end
+  if readonly and not file_exists(path) then
+    error(world_error("cantopen", "no state database at " .. path ..
+      " (nothing has run with this --state yet)"), 0)
+  end
+  local d, err, code = sqlite.open(path, {readonly = readonly, private = not readonly,
+    busy_timeout_ms = BUSY_TIMEOUT_MS})
+  if not d then error(explain({code = code, message = err}, path), 0) end
+  local ok, oerr = pcall(function()
+    check_integrity(d, path)
+    if readonly then
+      local v = d:first("PRAGMA user_version").user_version
+      if v > #migrations then
+        error(string.format("state database %s has schema version %d, newer than this runwatch " ..
+          "knows (%d)", path, v, #migrations), 0)
+      elseif v == 0 then
+        error("state database " .. path .. " is empty (nothing has run with this --state yet)", 0)
+      elseif v < #migrations then
+        error(string.format("state database %s has the older schema version %d: run a script " ..
+          "with this --state once to upgrade it", path, v), 0)
+      end
+      return
+    end
+    local mode = d:first("PRAGMA journal_mode = WAL").journal_mode
+    if mode ~= "wal" then error("state database " .. path .. ": cannot use WAL mode (got " .. tostring(mode) .. ")", 0) end
+    d:exec("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = OFF")
+    migrate(d, path)
+  end)
+  if not ok then
+    d:close()
+    if sqlite.is_error(oerr) and not oerr.path then oerr = explain(oerr, path) end
+    error(oerr, 0)
+  end
+  db, db_path, db_readonly = d, path, readonly
+  return M
+end
+
+-- state.path() -> the store's path (the one it would open, when not open yet)
+function M.path()
+  return db_path or resolve(nil)
+end
+
+-- state.close(): closes the store; the next call opens it again.
+function M.close()
+  if tx.depth > 0 then error("state.close: a transaction is open", 2) end
+  close_db()
+end
+
+function M.is_open() return db ~= nil end
+
+-- The open store for a call. While another job's transaction is open (that job waits on the
+-- network or sleeps inside state.transaction) the call waits for it to end: on the shared
+-- connection it would otherwise join that transaction and be rolled back with it.
+local function use(write)
+  if not db then M.open() end
+  if tx.depth > 0 and tx.owner ~= coroutine.running() then
+    if not (coroutine.isyieldable() and task.current()) then
+      error("state: another job's transaction is open, and this code cannot wait for it " ..
+        "(not inside a job)", 3)
+    end
+    repeat task.sleep(0.005) until tx.depth == 0 or tx.owner == coroutine.running()
+    if not db then M.open() end
+  end
+  if write and db_readonly then error("state: the store is open read-only", 3) end
+  return db
+end
+
+-- }======
+
+-- {====== statements (cached), wrapped by guard() in the public functions
+
+local function prepared(sql)
+  local st = cache[sql]
+  if not st then
+    st = db:prepare(sql)
+    cache[sql] = st
+  end
+  return st
+end
+
+local function q_run(sql, ...)
+  local st = prepared(sql)
+  st:bind(...)
+  while st:step() do end
+  return db:changes()
+end
+
+local function q_first(sql, ...)
+  local st = prepared(sql)
+  st:bind(...)
+  local row = st:step()
+  st:reset()
+  return row
+end
+
+local function q_all(sql, ...)
+  local st = prepared(sql)
+  st:bind(...)
+  local out = {}
+  while true do
+    local row = st:step()
+    if not row then break end
+    out[#out + 1] = row
+  end
+  return out
+end
+
+local function encode(fname, v)
+  local ok, s = pcall(json.encode, v)
+  if not ok then error("state." .. fname .. ": cannot store the value: " .. tostring(s), 3) end
+  return s
+end
+
+local function decode(s)
+  local v, err = json.decode(s)
+  if v == nil and err then
+    error(world_error("corrupt", "state database " .. tostring(db_path) ..
+      ": a stored value is not valid JSON (" .. err .. ")"), 0)
+  end
+  return v
+end
+
+local function now() return core.time() end
+
+-- ISO-8601 UTC with milliseconds: 2024-06-01T09:00:00.123Z
+local function iso(t)
+  local s = math.floor(t)
+  local ms = math.floor((t - s) * 1000 + 0.5)
+  if ms >= 1000 then s, ms = s + 1, ms - 1000 end
+  return os.date("!%Y-%m-%dT%H:%M:%S", s) .. string.format(".%03dZ", ms)
+end
+M.iso = iso
+
+-- days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil)
+local function days_from_civil(y, m, d)
+  if m <= 2 then y = y - 1 end
+  local era = (y >= 0 and y or y - 399) // 400
+  local yoe = y - era * 400
+  local doy = (153 * (m + (m > 2 and -3 or 9)) + 2) // 5 + d - 1
+  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+  return era * 146097 + doe - 719468
+end
+
+-- parse_time("2024-06-01", "2024-06-01T09:00:00Z", "...+02:00", "....123Z") -> epoch seconds, or nil
+function M.parse_time(s)
+  if type(s) ~= "string" then return nil end
+  local y, mo, d, rest = s:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)(.*)$")
+  if not y then return nil end
+  y, mo, d = tonumber(y), tonumber(mo), tonumber(d)
+  if mo < 1 or mo > 12 or d < 1 or d > 31 then return nil end
+  local h, mi, sec, frac, tz = 0, 0, 0, 0, ""
+  if rest ~= "" then
+    local hh, mm, r2 = rest:match("^[T ](%d%d):(%d%d)(.*)$")
+    if not hh then return nil end
+    h, mi = tonumber(hh), tonumber(mm)
+    local ss, r3 = r2:match("^:(%d%d)(.*)$")
+    if ss then sec, r2 = tonumber(ss), r3 end
+    local f, r4 = r2:match("^%.(%d+)(.*)$")
+    if f then frac, r2 = tonumber("0." .. f), r4 end
+    tz = r2
+    if h > 23 or mi > 59 or sec > 60 then return nil end
+  end
+  local off = 0
+  if tz ~= "" and tz ~= "Z" then
+    local sign, oh, om = tz:match("^([+-])(%d%d):?(%d%d)$")
+    if not sign then return nil end
+    off = (tonumber(oh) * 3600 + tonumber(om) * 60) * (sign == "-" and -1 or 1)
+  end
+  return days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec + frac - off
+end
+
+-- }======
+
+-- {====== script key/values, namespaced by the running script
+
+local function namespace()
+  local t = task.current()
+  return t and t.script or "global"
+end
+
+-- state.get(key [, default]) -> the stored value, or default
+function M.get(key, default)
+  check_string("get", 1, key)
+  use(false)
+  local row = guard(q_first, "SELECT value FROM kv WHERE script = ? AND key = ?", namespace(), key)
+  if not row then return default end
+  return decode(row.value)
+end
+
+-- state.set(key, value): stores value (any JSON value); nil deletes the key
+function M.set(key, value)
+  check_string("set", 1, key)
+  if value == nil then return M.delete(key) end
+  local text = encode("set", value)
+  use(true)
+  guard(q_run, "INSERT INTO kv (script, key, value, updated) VALUES (?, ?, ?, ?) " ..
+    "ON CONFLICT (script, key) DO UPDATE SET value = excluded.value, updated = excluded.updated",
+    namespace(), key, text, now())
+end
+
+-- state.delete(key) -> true when the key existed
+function M.delete(key)
+  check_string("delete", 1, key)
+  use(true)
+  return guard(q_run, "DELETE FROM kv WHERE script = ? AND key = ?", namespace(), key) > 0
+end
+
+-- state.keys([prefix]) -> sorted list of this script's keys
+function M.keys(prefix)
+  check_string("keys", 1, prefix, true)
+  use(false)
+  local rows
+  if prefix and prefix ~= "" then
+    rows = guard(q_all, "SELECT key FROM kv WHERE script = ?1 AND substr(key, 1, length(?2)) = ?2 " ..
+      "ORDER BY key", namespace(), prefix)
+  else
+    rows = guard(q_all, "SELECT key FROM kv WHERE script = ? ORDER BY key", namespace())
+  end
+  local out = {}
+  for i, r in ipairs(rows) do out[i] = r.key end
+  return out
+end
+
+-- }======
+
+-- {====== transactions
+
+local function exec(sql) return db:exec(sql) end
+
+-- state.transaction(fn) -> fn's results. BEGIN IMMEDIATE ... COMMIT; an error rolls back and
+-- is raised again. A nested call joins the outer transaction through a savepoint (an error
+-- caught inside the outer function undoes only the inner writes). fn must not wait.
+function M.transaction(fn)
+  if type(fn) ~= "function" then argerr("transaction", 1, "function expected, got " .. type(fn)) end
+  use(true)
+  local co = coroutine.running()
+  local done = false
+  if tx.depth > 0 then
+    tx.depth = tx.depth + 1
+    local name = "rw_sp" .. tx.depth
+    guard(exec, "SAVEPOINT " .. name)
+    local _ <close> = setmetatable({}, {__close = function()
+      if not done and db then
+        pcall(exec, "ROLLBACK TO " .. name)
+        pcall(exec, "RELEASE " .. name)
+      end
+      tx.depth = tx.depth - 1
+    end})
+    local r = table.pack(fn())
+    guard(exec, "RELEASE " .. name)
+    done = true
+    return table.unpack(r, 1, r.n)
+  end
+  guard(exec, "BEGIN IMMEDIATE")
+  tx.depth, tx.owner = 1, co
+  local _ <close> = setmetatable({}, {__close = function()
+    if not done and db and db:in_transaction() then pcall(exec, "ROLLBACK") end
+    tx.depth, tx.owner = 0, nil
+  end})
+  local r = table.pack(fn())
+  guard(exec, "COMMIT")
+  done = true
+  return table.unpack(r, 1, r.n)
+end
+
+function M.in_transaction() return tx.depth > 0 end
+
+-- }======
+
+-- {====== cursors of the watch engine: one JSON table per (watch, run)
+
+function M.cursor(watch_id, run_path)
+  watch_id = check_id("cursor", 1, watch_id)
+  check_string("cursor", 2, run_path)
+  use(false)
+  local row = guard(q_first, "SELECT value FROM cursors WHERE watch = ? AND run = ?", watch_id, run_path)
+  if row then return decode(row.value) end
+  return nil
+end
+
+function M.set_cursor(watch_id, run_path, tbl)
+  watch_id = check_id("set_cursor", 1, watch_id)
+  check_string("set_cursor", 2, run_path)
+  if type(tbl) ~= "table" then argerr("set_cursor", 3, "table expected, got " .. type(tbl)) end
+  local text = encode("set_cursor", tbl)
+  use(true)
+  guard(q_run, "INSERT INTO cursors (watch, run, value, updated) VALUES (?, ?, ?, ?) " ..
+    "ON CONFLICT (watch, run) DO UPDATE SET value = excluded.value, updated = excluded.updated",
+    watch_id, run_path, text, now())
+end
+
+-- state.cursors(watch_id) -> {run_path = tbl}
+function M.cursors(watch_id)
+  watch_id = check_id("cursors", 1, watch_id)
+  use(false)
+  local out = {}
+  for _, r in ipairs(guard(q_all, "SELECT run, value FROM cursors WHERE watch = ?", watch_id)) do
+    out[r.run] = decode(r.value)
+  end
+  return out
+end
+
+function M.delete_cursor(watch_id, run_path)
+  watch_id = check_id("delete_cursor", 1, watch_id)
+  check_string("delete_cursor", 2, run_path)
+  use(true)
+  return guard(q_run, "DELETE FROM cursors WHERE watch = ? AND run = ?", watch_id, run_path) > 0
+end
+
+-- }======
+
+-- {====== alert states: one per (rule, fingerprint)
+
+-- "inactive" is what runwatch.rules writes when a pending alert clears before it fires
+local alert_states = {pending = true, firing = true, resolved = true, inactive = true}
+
+function M.alert(rule, fingerprint)
+  check_string("alert", 1, rule)
+  check_string("alert", 2, fingerprint)
+  use(false)
+  local row = guard(q_first, "SELECT value FROM alerts WHERE rule = ? AND fingerprint = ?", rule, fingerprint)
+  if row then return decode(row.value) end
+  return nil
+end
+
+-- state.set_alert(rule, fingerprint, {state = "pending"|"firing"|"resolved", since=,
+-- last_notified=, value=, run=, ...})
+function M.set_alert(rule, fingerprint, tbl)
+  check_string("set_alert", 1, rule)
+  check_string("set_alert", 2, fingerprint)
+  if type(tbl) ~= "table" then argerr("set_alert", 3, "table expected, got " .. type(tbl)) end
+  if not alert_states[tbl.state] then
+    argerr("set_alert", 3, "field 'state' must be \"pending\", \"firing\", \"resolved\" or \"inactive\", got " ..
+      (type(tbl.state) == "string" and string.format("%q", tbl.state) or type(tbl.state)))
+  end
+  local text = encode("set_alert", tbl)
+  use(true)
+  guard(q_run, "INSERT INTO alerts (rule, fingerprint, state, value, updated) VALUES (?, ?, ?, ?, ?) " ..
+    "ON CONFLICT (rule, fingerprint) DO UPDATE SET state = excluded.state, value = excluded.value, " ..
+    "updated = excluded.updated", rule, fingerprint, tbl.state, text, now())
+end
+
+-- state.alerts([{rule =, state =}]) -> list of alert tables (with rule and fingerprint filled in
+-- when absent), by rule then fingerprint
+function M.alerts(filter)
+  if filter ~= nil and type(filter) ~= "table" then argerr("alerts", 1, "table expected, got " .. type(filter)) end
+  filter = filter or {}
+  if filter.rule ~= nil and type(filter.rule) ~= "string" then argerr("alerts", 1, "field 'rule' must be a string") end
+  if filter.state ~= nil and not alert_states[filter.state] then
+    argerr("alerts", 1, "field 'state' must be \"pending\", \"firing\", \"resolved\" or \"inactive\"")
+  end
+  use(false)
+  local rows = guard(q_all, "SELECT rule, fingerprint, value FROM alerts WHERE (?1 IS NULL OR rule = ?1) " ..
+    "AND (?2 IS NULL OR state = ?2) ORDER BY rule, fingerprint", filter.rule, filter.state)
+  local out = {}
+  for i, r in ipairs(rows) do
+    local a = decode(r.value)
+    if type(a) == "table" then
+      if a.rule == nil then a.rule = r.rule end
+      if a.fingerprint == nil then a.fingerprint = r.fingerprint end
+    end
+    out[i] = a
+  end
+  return out
+end
+
+-- }======
+
+-- {====== outbox: notifications recorded before they are sent, so kill -9 neither loses nor
+-- repeats them (the dedupe key is unique forever, until pruned)
+
+-- state.outbox_add(dedupe_key, action, payload) -> id, or nil when the key was added before
+function M.outbox_add(key, action, payload)
+  check_string("outbox_add", 1, key)
+  check_string("outbox_add", 2, action)
+  local text = encode("outbox_add", payload == nil and json.null or payload)
+  use(true)
+  return guard(function()
+    local n = q_run("INSERT INTO outbox (key, action, payload, attempts, created) VALUES (?, ?, ?, 0, ?) " ..
+      "ON CONFLICT (key) DO NOTHING", key, action, text, now())
+    if n == 0 then return nil end
+    return db:last_insert_rowid()
+  end)
+end
+
+-- state.outbox_pending() -> list of {id, key, action, payload, attempts, created, last_error},
+-- oldest first
+function M.outbox_pending()
+  use(false)
+  local rows = guard(q_all, "SELECT id, key, action, payload, attempts, created, last_error " ..
+    "FROM outbox WHERE done IS NULL ORDER BY id")
+  for _, r in ipairs(rows) do r.payload = decode(r.payload) end
+  return rows
+end
+
+-- state.outbox_done(id [, outcome]) -> true when the entry was pending
+function M.outbox_done(id, outcome)
+  if math.type(id) ~= "integer" then argerr("outbox_done", 1, "integer id expected, got " .. type(id)) end
+  if outcome ~= nil and type(outcome) ~= "string" then argerr("outbox_done", 2, "string expected, got " .. type(outcome)) end
+  use(true)
+  return guard(q_run, "UPDATE outbox SET done = ?, outcome = ? WHERE id = ? AND done IS NULL",
+    now(), outcome or "ok", id) > 0
+end
+
+-- state.outbox_fail(id, err) -> attempts so far (the entry stays pending), or nil if not pending
+function M.outbox_fail(id, err)
+  if math.type(id) ~= "integer" then argerr("outbox_fail", 1, "integer id expected, got " .. type(id)) end
+  use(true)
+  return guard(function()
+    local n = q_run("UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ? AND done IS NULL",
+      err ~= nil and tostring(err) or nil, id)
+    if n == 0 then return nil end
+    return q_first("SELECT attempts FROM outbox WHERE id = ?", id).attempts
+  end)
+end
+
+-- state.seen(dedupe_key) -> true when an outbox entry with this key exists (pending or done)
+function M.seen(key)
+  check_string("seen", 1, key)
+  use(false)
+  return guard(q_first, "SELECT 1 AS x FROM outbox WHERE key = ?", key) ~= nil
+end
+
+-- }======
+
+-- {====== audit log
+
+-- state.audit(action, target, outcome, detail [, extra]) -> id. target is the run path (or
+-- another object), outcome "ok", "dry-run", "failed: ..."; detail a string (tables are stored
+-- as JSON); extra.rule fills the rule column, the rest of extra is kept as JSON.
+function M.audit(action, target, outcome, detail, extra)
+  check_string("audit", 1, action)
+  if target ~= nil and type(target) ~= "string" then target = tostring(target) end
+  if outcome == nil then outcome = "ok" end
+  check_string("audit", 3, outcome)
+  if detail ~= nil and type(detail) ~= "string" then
+    detail = type(detail) == "table" and encode("audit", detail) or tostring(detail)
+  end
+  if extra ~= nil and type(extra) ~= "table" then argerr("audit", 5, "table expected, got " .. type(extra)) end
+  local rule, extra_text
+  if extra then
+    rule = extra.rule ~= nil and tostring(extra.rule) or nil
+    local rest, n = {}, 0
+    for k, v in pairs(extra) do if k ~= "rule" then rest[k] = v; n = n + 1 end end
+    if n > 0 then extra_text = encode("audit", rest) end
+  end
+  local t = task.current()
+  local ts = now()
+  use(true)
+  return guard(function()
+    q_run("INSERT INTO audit (time, ts, script, job, rule, run, action, outcome, detail, extra) " ..
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", iso(ts), ts, t and t.script or nil,
+      t and t.job ~= nil and tostring(t.job) or nil, rule, target, action, outcome, detail, extra_text)
+    return db:last_insert_rowid()
+  end)
+end
+
+local function since_value(v)
+  if v == nil then return nil end
+  if type(v) == "number" then return v end
+  local t = M.parse_time(v)
+  if not t then argerr("audit_list", 1, "field 'since' must be epoch seconds or an ISO-8601 time", 3) end
+  return t
+end
+
+-- state.audit_list{since=, limit=, rule=, run=, action=} -> list of {id, time, ts, script, job,
+-- rule, run, action, outcome, detail, extra}, newest last (the newest `limit`, default 1000)
+function M.audit_list(f)
+  if f ~= nil and type(f) ~= "table" then argerr("audit_list", 1, "table expected, got " .. type(f)) end
+  f = f or {}
+  for _, k in ipairs{"rule", "run", "action"} do
+    if f[k] ~= nil and type(f[k]) ~= "string" then argerr("audit_list", 1, "field '" .. k .. "' must be a string") end
+  end
+  local limit = f.limit or 1000
+  if math.type(limit) ~= "integer" or limit < 0 then argerr("audit_list", 1, "field 'limit' must be a non-negative integer") end
+  local since = since_value(f.since)
+  use(false)
+  local rows = guard(q_all, "SELECT id, time, ts, script, job, rule, run, action, outcome, detail, extra " ..
+    "FROM audit WHERE (?1 IS NULL OR ts >= ?1) AND (?2 IS NULL OR rule = ?2) AND (?3 IS NULL OR run = ?3) " ..
+    "AND (?4 IS NULL OR action = ?4) ORDER BY ts DESC, id DESC LIMIT ?5", since, f.rule, f.run, f.action, limit)
+  local out, n = {}, #rows
+  for i = 1, n do
+    local r = rows[n + 1 - i]
+    if r.extra then r.extra = decode(r.extra) end
+    out[i] = r
+  end
+  return out
+end
+
+-- }======
+
+-- {====== meta: what `runwatch status` shows (conventions in docs/state.md)
+
+function M.meta_set(key, value)
+  check_string("meta_set", 1, key)
+  use(true)
+  if value == nil then
+    guard(q_run, "DELETE FROM meta WHERE key = ?", key)
+    return
+  end
+  local text = encode("meta_set", value)
+  guard(q_run, "INSERT INTO meta (key, value, updated) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE " ..
+    "SET value = excluded.value, updated = excluded.updated", key, text, now())
+end
+
+function M.meta_get(key)
+  check_string("meta_get", 1, key)
+  use(false)
+  local row = guard(q_first, "SELECT value FROM meta WHERE key = ?", key)
+  if row then return decode(row.value) end
+  return nil
+end
+
+-- state.meta_list([prefix]) -> {key = value}
+function M.meta_list(prefix)
+  check_string("meta_list", 1, prefix, true)
+  use(false)
+  local rows = guard(q_all, "SELECT key, value FROM meta WHERE ?1 IS NULL OR substr(key, 1, length(?1)) = ?1",
+    prefix)
+  local out = {}
+  for _, r in ipairs(rows) do out[r.key] = decode(r.value) end
+  return out
+end
+
+-- }======
+
+-- state.prune{audit_days = 90, outbox_days = 30, alert_days = 30} -> {audit =, outbox =, alerts =}
+-- Deletes audit entries, delivered outbox entries (a dedupe key is remembered this long) and
+-- resolved alerts older than that. Pending outbox entries and active alerts are kept.
+function M.prune(opts)
+  if opts ~= nil and type(opts) ~= "table" then argerr("prune", 1, "table expected, got " .. type(opts)) end
+  opts = opts or {}
+  local function days(k, def)
+    local v = opts[k]
+    if v == nil then return def end
+    if type(v) ~= "number" or v < 0 or v ~= v then argerr("prune", 1, "field '" .. k .. "' must be a non-negative number", 3) end
+    return v
+  end
+  local ad, od, ld = days("audit_days", 90), days("outbox_days", 30), days("alert_days", 30)
+  local t = now()
+  use(true)
+  return M.transaction(function()
+    return {
+      audit = guard(q_run, "DELETE FROM audit WHERE ts < ?", t - ad * 86400),
+      outbox = guard(q_run, "DELETE FROM outbox WHERE done IS NOT NULL AND done < ?", t - od * 86400),
+      alerts = guard(q_run, "DELETE FROM alerts WHERE state IN ('resolved', 'inactive') AND updated < ?", t - ld * 86400),
+    }
+  end)
+end
+
+return M
