@@ -9,8 +9,13 @@ M.key = os.getenv("WANDB_API_KEY")
 
 -- admin(method, path, body) -> decoded answer (raises on failure)
 function M.admin(method, path, body)
-  local res, err = http.request{method = method, url = M.base .. "/_admin/" .. path,
-    body = body and json.encode(body) or nil, headers = body and {["Content-Type"] = "application/json"} or nil}
+  local res, err
+  for i = 1, 20 do   -- a pooled connection the server closed, or the server is in a "down" window
+    if i > 1 then sleep(0.25) end
+    res, err = http.request{method = method, url = M.base .. "/_admin/" .. path,
+      body = body and json.encode(body) or nil, headers = body and {["Content-Type"] = "application/json"} or nil}
+    if res then break end
+  end
   assert(res, err)
   assert(res.status == 200, "admin " .. path .. ": HTTP " .. res.status .. " " .. res.body)
   return json.decode(res.body)

@@ -32,7 +32,8 @@ ApiMT.__index = function(self, k)
   return s[k]
 end
 
--- new{base_url=, api_key=, entity=, project=, timeout=, backend=} -> Api
+-- Api{base_url=, api_key=, entity=, project=, timeout=, deadline=, retry_base=, retry_cap=,
+--     rate=, burst=, concurrency=, local_dir=} -> Api
 function M.Api(o)
   o = o or {}
   if type(o) ~= "table" then error("bad argument #1 to 'Api' (table expected)", 2) end
@@ -42,8 +43,13 @@ function M.Api(o)
     if o.local_dir then
       backend = require("runwatch.local.backend").new(o.local_dir)
     else
-      backend = require("runwatch.wb.backend").new(o, {timeout = o.timeout and
-        require("runwatch.schedule").duration(o.timeout, "timeout", 2) or nil})
+      local d = require("runwatch.schedule").duration
+      backend = require("runwatch.wb.backend").new(o, {
+        timeout = o.timeout and d(o.timeout, "timeout", 2) or nil,
+        deadline = o.deadline and d(o.deadline, "deadline", 2) or nil,
+        retry_base = o.retry_base and d(o.retry_base, "retry_base", 2) or nil,
+        retry_cap = o.retry_cap and d(o.retry_cap, "retry_cap", 2) or nil,
+        rate = o.rate, burst = o.burst, concurrency = o.concurrency})
     end
   end
   local self = setmetatable({_ = {backend = backend, dry_run = o.dry_run == nil and opts.dry_run or o.dry_run,
