@@ -6,6 +6,10 @@ local schedule = require "runwatch.schedule"
 
 local M = {}
 local opts = core.options()
+
+-- The W&B key (environment or netrc) is registered for redaction before any script runs, so
+-- nothing a script prints or logs can show it, even before it first uses the API.
+pcall(function() require("runwatch.wb.settings").resolve({}) end)
 local scripts = {}
 
 -- Lazily required modules, so a script that never touches the API loads nothing extra.
