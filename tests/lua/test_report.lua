@@ -103,6 +103,17 @@ for _ in legend:gmatch("<li>") do items = items + 1 end
 t.eq(items, 2, "legend: one entry per line")
 t.ok(legend:find("run &lt;script&gt;", 1, true) ~= nil, "legend escaped")
 
+-- table floats: 6 significant digits by default, the exact value on hover; digits = false: exact
+do
+  local tr = {{x = 1 / 3, y = 0.25, z = 1 << 60}}
+  local h = report.render{sections = {{type = "table", rows = tr, columns = {"x", "y", "z"}}}}
+  t.ok(h:find('<td class="num" title="0.3333333333333333">0.333333</td><td class="num">0.25</td><td class="num">1152921504606846976</td>', 1, true) ~= nil,
+    "rounded floats, exact on hover, integers exact")
+  h = report.render{sections = {{type = "table", rows = tr, columns = {"x"}, digits = false}}}
+  t.ok(h:find('<td class="num">0.3333333333333333</td>', 1, true) ~= nil, "digits = false: exact")
+  t.checkerr("digits = 1 to 17", report.render, {sections = {{type = "table", rows = tr, digits = 0}}})
+end
+
 -- bad UTF-8 and control bytes in names become U+FFFD: the document stays valid UTF-8
 local bad = report.render{title = "x\0y\1z\255w", sections = {{type = "text", text = "\192\128 ok \237\160\128"}}}
 t.ok(utf8.len(bad) ~= nil, "output is valid UTF-8")

@@ -69,8 +69,13 @@ function M.value(item, col)
   return nested(item, col)
 end
 
+-- Nested objects are written with sorted keys: Lua tables keep no order, and the same run must
+-- export to the same bytes every time.
+local SORTED = {sort_keys = true}
+
 -- text(v) -> v as a CSV field before quoting: strings as they are, integers exact, floats
--- shortest round-trip, NaN/inf/-inf, True/False, tables as compact JSON, nil and null empty.
+-- shortest round-trip, NaN/inf/-inf, True/False, tables as compact JSON (sorted keys), nil and
+-- null empty.
 function M.text(v)
   local t = type(v)
   if t == "string" then return v end
@@ -84,7 +89,7 @@ function M.text(v)
   if v == nil or v == null then return "" end
   if t == "boolean" then return v and "True" or "False" end
   if t == "table" then
-    local ok, s = pcall(json.encode, v)
+    local ok, s = pcall(json.encode, v, SORTED)
     if ok then return s end
   end
   return tostring(v)
@@ -398,7 +403,7 @@ local function json_object(cols, vals, n)
   local parts = {}
   for i = 1, n do
     local v = vals[i]
-    if v ~= nil then parts[#parts + 1] = json.encode(cols[i]) .. ":" .. json.encode(v) end
+    if v ~= nil then parts[#parts + 1] = json.encode(cols[i]) .. ":" .. json.encode(v, SORTED) end
   end
   return "{" .. table.concat(parts, ",") .. "}"
 end

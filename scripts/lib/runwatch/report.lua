@@ -110,6 +110,10 @@ local function table_section(s, out, level)
   local rows = list_of(s.rows or s.runs)
   local cols = s.columns and export.check_columns(s.columns, export.is_run(rows[1]), level + 1)
     or export.columns(rows)
+  local digits = s.digits == nil and 6 or s.digits   -- significant digits of floats; false: exact
+  if digits ~= false and (math.type(digits) ~= "integer" or digits < 1 or digits > 17) then
+    error("bad table section (digits = 1 to 17, or false for exact values)", level + 1)
+  end
   out[#out + 1] = '<section class="table">'
   if s.title then out[#out + 1] = "<h2>" .. esc(s.title) .. "</h2>" end
   out[#out + 1] = '<div class="scroll"><table>\n<thead><tr>'
@@ -119,7 +123,12 @@ local function table_section(s, out, level)
     out[#out + 1] = "<tr>"
     for _, c in ipairs(cols) do
       local v = export.value(r, c)
-      if type(v) == "number" then out[#out + 1] = '<td class="num">' .. esc(num(v)) .. "</td>"
+      if math.type(v) == "float" and digits and finite(v) then
+        -- rounded for reading; the exact value on hover
+        local short = string.format("%." .. digits .. "g", v)
+        if tonumber(short) == v then out[#out + 1] = '<td class="num">' .. esc(num(v)) .. "</td>"
+        else out[#out + 1] = '<td class="num" title="' .. esc(num(v)) .. '">' .. esc(short) .. "</td>" end
+      elseif type(v) == "number" then out[#out + 1] = '<td class="num">' .. esc(num(v)) .. "</td>"
       else out[#out + 1] = "<td>" .. esc(v) .. "</td>" end
     end
     out[#out + 1] = "</tr>\n"
