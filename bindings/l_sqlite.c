@@ -303,6 +303,8 @@ static int st_sql(lua_State *L) {
 static int st_close(lua_State *L) {
   LStmt *s = luaL_checkudata(L, 1, RW_STMT);
   stmt_finalize(s);
+  lua_pushnil(L);                 /* a closed statement no longer keeps its connection alive */
+  lua_setiuservalue(L, 1, 1);
   return 0;
 }
 
@@ -419,13 +421,16 @@ static int db_run(lua_State *L) {
   int top = lua_gettop(L);
   LDb *d = check_db(L, 1);
   LStmt *s;
+  sqlite3_int64 total;
   sql = luaL_checklstring(L, 2, &len);
   s = new_stmt(L, 1, sql, len);                 /* top + 1 */
   bind_values(L, s, 3, top);
+  total = sqlite3_total_changes64(d->db);
   while (step_push(L, s)) lua_pop(L, 1);
   lua_pop(L, 1);
   stmt_finalize(s);
-  lua_pushinteger(L, (lua_Integer)sqlite3_changes64(d->db));
+  /* sqlite3_changes keeps the count of the last INSERT/UPDATE/DELETE: a query or DDL is 0 */
+  lua_pushinteger(L, sqlite3_total_changes64(d->db) == total ? 0 : (lua_Integer)sqlite3_changes64(d->db));
   return 1;
 }
 
