@@ -21,6 +21,7 @@ int luaopen_cjson_safe(lua_State *L);        /* and as "cjson.safe" (Debian's he
 int luaopen_runwatch_cron(lua_State *L);     /* l_cron.c: cron expressions and durations */
 int luaopen_runwatch_wandbfile(lua_State *L);/* l_wandbfile.c: .wandb transaction log reader */
 int luaopen_runwatch_sqlite(lua_State *L);   /* l_sqlite.c: runwatch.Db/Stmt on SQLite */
+int luaopen_runwatch_fswatch(lua_State *L);  /* l_fswatch.c: runwatch.FsWatch on ev_stat, fs facts */
 
 /* Option-table field readers that raise "bad field 'name' (number expected, got string)". */
 lua_Number rw_opt_number(lua_State *L, int t, const char *field, lua_Number def);  /* may raise */

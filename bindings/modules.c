@@ -11,6 +11,7 @@ const rw_module rw_c_modules[] = {
   {"cjson.safe", luaopen_cjson_safe},
   {"runwatch.wandbfile", luaopen_runwatch_wandbfile},
   {"runwatch.sqlite", luaopen_runwatch_sqlite},
+  {"runwatch.fswatch", luaopen_runwatch_fswatch},
   /* RW_MODULES_END: add new modules above this line */
   {NULL, NULL}
 };
