@@ -1,0 +1,767 @@
+-- Mongo-style run filters and run order evaluated in Lua, with the semantics of the W&B test server (tests/server/filters.js), for local runs.
+--
+-- A run here is a table shaped like the GraphQL Run attrs (name, displayName, state, createdAt,
+-- heartbeatAt, tags, user {username}, config and summaryMetrics as JSON text or tables, ...).
+-- compile(filters) -> predicate(run); order(spec) -> {key, desc, sort_key(run)};
+-- compare(order, a, b) over entries {k = sort_key, seq = n}. Bad filters raise
+-- "unknown filter operator $x", "invalid filters JSON: ...", "invalid $regex ...".
+local json = require "runwatch.json"
+
+local M = {}
+local NULL = json.null
+local NaN = 0 / 0
+
+-- Column aliases accepted in filters and order keys -> the run attr.
+local COLUMNS = {
+  name = "name", id = "name",
+  displayName = "displayName", display_name = "displayName",
+  state = "state",
+  createdAt = "createdAt", created_at = "createdAt",
+  heartbeatAt = "heartbeatAt", heartbeat_at = "heartbeatAt",
+  updatedAt = "updatedAt", updated_at = "updatedAt",
+  group = "group",
+  jobType = "jobType", job_type = "jobType",
+  tags = "tags",
+  username = "username",
+  host = "host",
+  sweep = "sweepName", sweepName = "sweepName", sweep_name = "sweepName",
+  duration = "duration",
+  notes = "notes", description = "description", commit = "commit",
+}
+M.COLUMNS = COLUMNS
+local DATE_FIELDS = {createdAt = true, heartbeatAt = true, updatedAt = true}
+
+local function ferror(msg) error(msg, 0) end
+
+-- {====== values
+
+local function is_array(v)
+  if type(v) ~= "table" then return false end
+  local mt = getmetatable(v)
+  if mt == json.array_mt or (mt and mt.__jsontype == "array") then return true end
+  if mt == json.object_mt or (mt and mt.__jsontype == "object") then return false end
+  return v[1] ~= nil and next(v, #v) == nil
+end
+M.is_array = is_array
+
+local function is_object(v) return type(v) == "table" and not is_array(v) end
+
+-- ISO-8601 date text -> epoch milliseconds (NaN when it is not a date). A time without a zone
+-- is UTC, as the server reads both forms: "2024-01-02", "2024-01-02T03:04:05.678Z", "+02:00".
+local function days_from_civil(y, m, d)
+  y = m <= 2 and y - 1 or y
+  local era = (y >= 0 and y or y - 399) // 400
+  local yoe = y - era * 400
+  local doy = (153 * (m + (m > 2 and -3 or 9)) + 2) // 5 + d - 1
+  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+  return era * 146097 + doe - 719468
+end
+M.days_from_civil = days_from_civil
+
+function M.date_ms(s)
+  if type(s) ~= "string" then return NaN end
+  local y, rest = s:match("^%s*(%d%d%d%d)(.*)$")
+  if not y then return NaN end
+  local mo, d = 1, 1
+  local a, b, r = rest:match("^%-(%d%d?)%-(%d%d?)(.*)$")
+  if a then mo, d, rest = tonumber(a), tonumber(b), r
+  else
+    a, r = rest:match("^%-(%d%d?)(.*)$")
+    if a then mo, rest = tonumber(a), r end
+  end
+  local hh, mm, ss, frac = 0, 0, 0, 0
+  local h1, m1, r1 = rest:match("^[T ](%d%d?):(%d%d)(.*)$")
+  if h1 then
+    hh, mm, rest = tonumber(h1), tonumber(m1), r1
+    local s1, r2 = rest:match("^:(%d%d)(.*)$")
+    if s1 then
+      ss, rest = tonumber(s1), r2
+      local f, r3 = rest:match("^[.,](%d+)(.*)$")
+      if f then frac, rest = tonumber("0." .. f), r3 end
+    end
+  end
+  local off = 0
+  if rest == "" or rest == "Z" or rest == "z" then off = 0
+  else
+    local sign, oh, om = rest:match("^([+-])(%d%d):?(%d%d)$")
+    if not sign then return NaN end
+    off = (tonumber(oh) * 60 + tonumber(om)) * (sign == "+" and 1 or -1)
+  end
+  if mo < 1 or mo > 12 or d < 1 or d > 31 or hh > 24 or mm > 59 or ss > 60 then return NaN end
+  local days = days_from_civil(tonumber(y), mo, d)
+  local secs = days * 86400 + hh * 3600 + mm * 60 + ss - off * 60
+  return math.floor((secs + frac) * 1000 + 0.5)
+end
+
+-- Parsed config/summary of a run (JSON text or table), cached per text.
+local text_cache = setmetatable({}, {__mode = "v"})
+local function parsed_doc(run, prop)
+  local v = run[prop]
+  if type(v) == "table" then return v end
+  if type(v) ~= "string" then return {} end
+  local c = text_cache[v]
+  if c then return c end
+  local d = json.decode(v)
+  if not is_object(d) then d = {} end
+  text_cache[v] = d
+  return d
+end
+M.parsed_doc = parsed_doc
+
+-- Walk a dotted path through objects; arrays fan out (Mongo semantics). -> list of values
+local function walk(values, parts, from)
+  local cur = values
+  for pi = from or 1, #parts do
+    local p = parts[pi]
+    local nxt = {}
+    for _, v in ipairs(cur) do
+      if is_array(v) then
+        local idx = p:match("^%d+$") and tonumber(p)
+        if idx and idx < #v then nxt[#nxt + 1] = v[idx + 1] end
+        for _, el in ipairs(v) do
+          if is_object(el) and el[p] ~= nil then nxt[#nxt + 1] = el[p] end
+        end
+      elseif is_object(v) and v[p] ~= nil then
+        nxt[#nxt + 1] = v[p]
+      end
+    end
+    cur = nxt
+  end
+  return cur
+end
+
+local function split(path)
+  local parts = {}
+  for part in (path .. "."):gmatch("([^.]*)%.") do parts[#parts + 1] = part end
+  return parts
+end
+
+local function run_duration(run)
+  if math.type(run.runtime) then return run.runtime end
+  local s = parsed_doc(run, "summaryMetrics")
+  if math.type(s._runtime) then return s._runtime end
+  local a, b = M.date_ms(run.createdAt), M.date_ms(run.heartbeatAt)
+  if a == a and b == b then return math.max(0, (b - a) / 1000) end
+  return NULL
+end
+
+-- Values of `path` in `run`: {} when the field is missing; json.null stands for null.
+local function field_values(run, path)
+  local parts = split(path)
+  local head = parts[1]
+  if #parts == 1 and COLUMNS[head] then
+    local col = COLUMNS[head]
+    local v
+    if col == "username" then
+      local u = run.user
+      v = type(u) == "table" and u.username or nil
+    elseif col == "duration" then v = run_duration(run)
+    else v = run[col] end
+    if v == nil then v = NULL end
+    if DATE_FIELDS[col] and type(v) == "string" then v = M.date_ms(v) end
+    return {v}
+  end
+  if head == "config" and #parts >= 2 then
+    local cfg = parsed_doc(run, "config")
+    local v = cfg[parts[2]]
+    if v == nil then return {} end
+    local from = 3
+    if is_object(v) and v.value ~= nil then
+      v = v.value
+      if parts[3] == "value" then from = 4 end
+    end
+    return walk({v}, parts, from)
+  end
+  if (head == "summary_metrics" or head == "summaryMetrics") and #parts >= 2 then
+    return walk({parsed_doc(run, "summaryMetrics")}, parts, 2)
+  end
+  if head == "tags" and #parts == 2 then
+    for _, t in ipairs(type(run.tags) == "table" and run.tags or {}) do
+      if t == parts[2] then return {true} end
+    end
+    return {false}
+  end
+  return {}
+end
+M.field_values = field_values
+
+local function is_date_path(path)
+  local c = COLUMNS[path]
+  return c ~= nil and DATE_FIELDS[c] == true
+end
+
+-- }======
+
+-- {====== comparison
+
+-- BSON-like type order: null < numbers < strings < objects < arrays < booleans
+local function type_rank(v)
+  if v == nil or v == NULL then return 0 end
+  local t = type(v)
+  if t == "number" then return 1 end
+  if t == "string" then return 2 end
+  if t == "boolean" then return 5 end
+  if t == "table" then return is_array(v) and 4 or 3 end
+  return 3
+end
+
+local function stringify(v)
+  local ok, s = pcall(json.encode, v, {sort_keys = true})
+  return ok and s or tostring(v)
+end
+
+local function cmp(a, b)
+  local ra, rb = type_rank(a), type_rank(b)
+  if ra ~= rb then return ra < rb and -1 or 1 end
+  if ra == 1 then
+    if a ~= a then return b ~= b and 0 or -1 end   -- NaN sorts below every number
+    if b ~= b then return 1 end
+    return a < b and -1 or (a > b and 1 or 0)
+  end
+  if ra == 2 then return a < b and -1 or (a > b and 1 or 0) end
+  if ra == 5 then return a == b and 0 or (a and 1 or -1) end
+  if ra == 0 then return 0 end
+  local sa, sb = stringify(a), stringify(b)
+  return sa < sb and -1 or (sa > sb and 1 or 0)
+end
+M.cmp = cmp
+
+local function deep_equal(a, b)
+  if type(a) == "number" and type(b) == "number" then return a == b or (a ~= a and b ~= b) end
+  if type(a) ~= "table" or type(b) ~= "table" then return a == b end
+  if is_array(a) ~= is_array(b) then return false end
+  for k, v in pairs(a) do if b[k] == nil or not deep_equal(v, b[k]) then return false end end
+  for k in pairs(b) do if a[k] == nil then return false end end
+  return true
+end
+
+-- Candidate values for matching: each value, plus each element of array values.
+local function expand(values)
+  local out = {}
+  for _, v in ipairs(values) do
+    out[#out + 1] = v
+    if is_array(v) then for _, el in ipairs(v) do out[#out + 1] = el end end
+  end
+  return out
+end
+
+local function match_eq(values, operand)
+  if operand == NULL then
+    if #values == 0 then return true end
+    for _, v in ipairs(expand(values)) do if v == NULL then return true end end
+    return false
+  end
+  for _, v in ipairs(expand(values)) do if deep_equal(v, operand) then return true end end
+  return false
+end
+
+local function match_cmp(values, operand, test)
+  for _, v in ipairs(expand(values)) do
+    if type_rank(v) == type_rank(operand) and v ~= NULL
+       and not (type(v) == "number" and (v ~= v or operand ~= operand)) then
+      if test(cmp(v, operand)) then return true end
+    end
+  end
+  return false
+end
+
+-- }======
+
+-- {====== regular expressions: a JavaScript-like subset (the server runs JS RegExp)
+-- Alternation, groups (capturing, (?:...), named), lookahead (?= ?!), classes with ranges and
+-- negation, . ^ $ \b \B \d \D \w \W \s \S, escapes, quantifiers * + ? {n} {n,} {n,m} and their
+-- lazy forms; flags i (ASCII case), m (^ $ at lines), s (. matches newlines). Backreferences and
+-- lookbehind are refused. Matching works on UTF-8 code points.
+
+local function utf8_at(s, i)
+  local b = s:byte(i)
+  if not b then return nil, i end
+  if b < 0x80 then return b, i + 1 end
+  local n, cp
+  if b >= 0xF0 and b < 0xF8 then n, cp = 3, b & 0x07
+  elseif b >= 0xE0 then n, cp = 2, b & 0x0F
+  elseif b >= 0xC0 then n, cp = 1, b & 0x1F
+  else return b, i + 1 end
+  for j = 1, n do
+    local c = s:byte(i + j)
+    if not c or c < 0x80 or c > 0xBF then return b, i + 1 end
+    cp = (cp << 6) | (c & 0x3F)
+  end
+  return cp, i + n + 1
+end
+
+local function is_word(cp) return cp and ((cp >= 48 and cp <= 57) or (cp >= 65 and cp <= 90) or (cp >= 97 and cp <= 122) or cp == 95) end
+local function is_digit(cp) return cp >= 48 and cp <= 57 end
+local SPACES = {[9] = true, [10] = true, [11] = true, [12] = true, [13] = true, [32] = true, [0xA0] = true,
+  [0x1680] = true, [0x2028] = true, [0x2029] = true, [0x202F] = true, [0x205F] = true, [0x3000] = true, [0xFEFF] = true}
+local function is_space(cp) return SPACES[cp] == true or (cp >= 0x2000 and cp <= 0x200A) end
+
+local function other_case(cp)
+  if cp >= 65 and cp <= 90 then return cp + 32 end
+  if cp >= 97 and cp <= 122 then return cp - 32 end
+  return cp
+end
+
+local function regex_compile(pattern, flags)
+  local pos, n = 1, #pattern
+  local icase, multi, dotall = flags.i, flags.m, flags.s
+
+  local function fail(why) ferror(string.format("invalid $regex %q: %s", pattern, why)) end
+  local function peek() return pattern:sub(pos, pos) end
+
+  -- one code point of the pattern as a literal
+  local function literal_cp()
+    local cp, nx = utf8_at(pattern, pos)
+    pos = nx
+    return cp
+  end
+
+  local function hex(len)
+    local h = pattern:sub(pos, pos + len - 1)
+    if #h ~= len or not h:match("^%x+$") then return nil end
+    pos = pos + len
+    return tonumber(h, 16)
+  end
+
+  -- an escape after '\' (pos at the char after it): a predicate on code points, or a special
+  local CLASS = {d = is_digit, w = is_word, s = is_space}
+  local function escape(in_class)
+    local c = peek()
+    if c == "" then fail("\\ at end of pattern") end
+    pos = pos + 1
+    local f = CLASS[c]
+    if f then return "pred", f end
+    local up = CLASS[c:lower()]
+    if up and c:match("%u") then return "pred", function(cp) return not up(cp) end end
+    if c == "b" then if in_class then return "cp", 8 end return "wordb", true end
+    if c == "B" then return "wordb", false end
+    if c:match("[1-9]") then fail("backreferences are not supported") end
+    if c == "k" and peek() == "<" then fail("backreferences are not supported") end
+    local ctl = {t = 9, n = 10, r = 13, f = 12, v = 11, ["0"] = 0}
+    if ctl[c] then return "cp", ctl[c] end
+    if c == "x" then local v = hex(2); if v then return "cp", v end return "cp", 120 end
+    if c == "u" then
+      if peek() == "{" and flags.u then
+        local h, e = pattern:match("^{(%x+)}()", pos)
+        if h then pos = e; return "cp", tonumber(h, 16) end
+      end
+      local v = hex(4); if v then return "cp", v end return "cp", 117
+    end
+    if c == "c" then
+      local l = peek()
+      if l:match("%a") then pos = pos + 1; return "cp", l:byte() % 32 end
+      return "cp", 92
+    end
+    pos = pos - 1
+    return "cp", literal_cp()
+  end
+
+  local function cp_pred(cp)
+    if icase then
+      local o = other_case(cp)
+      return function(x) return x == cp or x == o end
+    end
+    return function(x) return x == cp end
+  end
+
+  local function class()
+    -- pos is after '['
+    local negate = false
+    if peek() == "^" then negate = true; pos = pos + 1 end
+    local items = {}
+    while true do
+      if pos > n then fail("missing ]") end
+      local c = peek()
+      if c == "]" then pos = pos + 1 break end
+      local kind, v
+      if c == "\\" then pos = pos + 1; kind, v = escape(true)
+      else kind, v = "cp", literal_cp() end
+      if kind == "cp" and peek() == "-" and pattern:sub(pos + 1, pos + 1) ~= "]" and pos + 1 <= n then
+        pos = pos + 1
+        local k2, v2
+        if peek() == "\\" then pos = pos + 1; k2, v2 = escape(true) else k2, v2 = "cp", literal_cp() end
+        if k2 ~= "cp" then
+          items[#items + 1] = {v, v}; items[#items + 1] = {45, 45}; items[#items + 1] = v2
+        else
+          if v2 < v then fail("range out of order in character class") end
+          items[#items + 1] = {v, v2}
+        end
+      elseif kind == "cp" then
+        items[#items + 1] = {v, v}
+      elseif kind == "pred" then
+        items[#items + 1] = v
+      end
+    end
+    local function hit(cp)
+      for _, it in ipairs(items) do
+        if type(it) == "function" then if it(cp) then return true end
+        elseif cp >= it[1] and cp <= it[2] then return true end
+      end
+      return false
+    end
+    local pred = hit
+    if icase then pred = function(cp) return hit(cp) or hit(other_case(cp)) end end
+    if negate then return function(cp) return not pred(cp) end end
+    return pred
+  end
+
+  -- matcher: function(s, i, k) -> boolean; k(j) continues after a match ending before j
+  local function char_matcher(pred)
+    return function(s, i, k)
+      local cp, nx = utf8_at(s, i)
+      if cp and pred(cp) then return k(nx) end
+      return false
+    end
+  end
+
+  local parse_alt
+
+  local function atom()
+    local c = peek()
+    if c == "(" then
+      pos = pos + 1
+      local kind = "group"
+      if pattern:sub(pos, pos + 1) == "?:" then pos = pos + 2
+      elseif pattern:sub(pos, pos + 1) == "?=" then pos = pos + 2; kind = "ahead"
+      elseif pattern:sub(pos, pos + 1) == "?!" then pos = pos + 2; kind = "nahead"
+      elseif pattern:sub(pos, pos + 2) == "?<=" or pattern:sub(pos, pos + 2) == "?<!" then fail("lookbehind is not supported")
+      elseif pattern:sub(pos, pos + 1) == "?<" then
+        local e = pattern:find(">", pos, true)
+        if not e then fail("bad group name") end
+        pos = e + 1
+      elseif peek() == "?" then fail("bad group") end
+      local inner = parse_alt()
+      if peek() ~= ")" then fail("missing )") end
+      pos = pos + 1
+      if kind == "ahead" then
+        return function(s, i, k) if inner(s, i, function() return true end) then return k(i) end return false end, true
+      elseif kind == "nahead" then
+        return function(s, i, k) if inner(s, i, function() return true end) then return false end return k(i) end, true
+      end
+      return inner
+    end
+    if c == "[" then
+      pos = pos + 1
+      return char_matcher(class())
+    end
+    if c == "." then
+      pos = pos + 1
+      return char_matcher(function(cp) return dotall or not (cp == 10 or cp == 13 or cp == 0x2028 or cp == 0x2029) end)
+    end
+    if c == "^" then
+      pos = pos + 1
+      return function(s, i, k)
+        if i == 1 or (multi and (s:byte(i - 1) == 10 or s:byte(i - 1) == 13)) then return k(i) end
+        return false
+      end, true
+    end
+    if c == "$" then
+      pos = pos + 1
+      return function(s, i, k)
+        if i == #s + 1 or (multi and (s:byte(i) == 10 or s:byte(i) == 13)) then return k(i) end
+        return false
+      end, true
+    end
+    if c == "\\" then
+      pos = pos + 1
+      local kind, v = escape(false)
+      if kind == "wordb" then
+        return function(s, i, k)
+          local a = i > 1 and is_word(s:byte(i - 1)) or false
+          local b = is_word(s:byte(i)) or false
+          if (a ~= b) == v then return k(i) end
+          return false
+        end, true
+      end
+      if kind == "pred" then return char_matcher(v) end
+      return char_matcher(cp_pred(v))
+    end
+    if c == "*" or c == "+" or c == "?" then fail("nothing to repeat") end
+    if c == ")" then fail("unmatched )") end
+    return char_matcher(cp_pred(literal_cp()))
+  end
+
+  -- a quantifier at pos, or nil (a '{' that is not one is a literal, as in JavaScript)
+  local function quantifier()
+    local c = peek()
+    local min, max
+    if c == "*" then min, max = 0, math.huge; pos = pos + 1
+    elseif c == "+" then min, max = 1, math.huge; pos = pos + 1
+    elseif c == "?" then min, max = 0, 1; pos = pos + 1
+    elseif c == "{" then
+      local a, b, e = pattern:match("^{(%d+)(,?%d*)}()", pos)
+      if not a then return nil end
+      min = tonumber(a)
+      if b == "" then max = min elseif b == "," then max = math.huge else max = tonumber(b:sub(2)) end
+      if max < min then fail("numbers out of order in {} quantifier") end
+      pos = e
+    else
+      return nil
+    end
+    local lazy = false
+    if peek() == "?" then lazy = true; pos = pos + 1 end
+    return min, max, lazy
+  end
+
+  local function repeat_matcher(m, min, max, lazy)
+    return function(s, i, k)
+      local function try(j, count)
+        if lazy then
+          if count >= min and k(j) then return true end
+          if count < max then
+            return m(s, j, function(x)
+              if x == j and count >= min then return false end
+              return try(x, count + 1)
+            end)
+          end
+          return false
+        end
+        if count < max and m(s, j, function(x)
+          if x == j and count >= min then return false end
+          return try(x, count + 1)
+        end) then return true end
+        if count >= min then return k(j) end
+        return false
+      end
+      return try(i, 0)
+    end
+  end
+
+  local function seq()
+    local parts = {}
+    while pos <= n do
+      local c = peek()
+      if c == "|" or c == ")" then break end
+      local m, assertion = atom()
+      local min, max, lazy = quantifier()
+      if min then
+        if assertion and c ~= "(" then fail("nothing to repeat") end
+        m = repeat_matcher(m, min, max, lazy)
+      end
+      parts[#parts + 1] = m
+    end
+    if #parts == 0 then return function(s, i, k) return k(i) end end
+    if #parts == 1 then return parts[1] end
+    local function chain(idx)
+      local m = parts[idx]
+      if idx == #parts then return m end
+      local rest = chain(idx + 1)
+      return function(s, i, k) return m(s, i, function(j) return rest(s, j, k) end) end
+    end
+    return chain(1)
+  end
+
+  function parse_alt()
+    local alts = {seq()}
+    while peek() == "|" do
+      pos = pos + 1
+      alts[#alts + 1] = seq()
+    end
+    if #alts == 1 then return alts[1] end
+    return function(s, i, k)
+      for _, a in ipairs(alts) do if a(s, i, k) then return true end end
+      return false
+    end
+  end
+
+  local root = parse_alt()
+  if pos <= n then fail("unmatched )") end
+  local function yes() return true end
+  -- test(s) -> true when the pattern matches somewhere in s
+  return function(s)
+    local i = 1
+    while true do
+      if root(s, i, yes) then return true end
+      if i > #s then return false end
+      local _, nx = utf8_at(s, i)
+      i = nx
+    end
+  end
+end
+
+-- regex(pattern, options) -> test(s). Options: a string of flags ("i", "m", "s", "u"; others
+-- are ignored, as the server does).
+function M.regex(pattern, options)
+  if type(pattern) ~= "string" then ferror("$regex needs a string pattern") end
+  local flags = {}
+  for f in tostring(options or ""):gmatch(".") do
+    if f == "i" or f == "m" or f == "s" or f == "u" then flags[f] = true end
+  end
+  return regex_compile(pattern, flags)
+end
+
+-- }======
+
+-- {====== compile
+
+local function is_operator_doc(v)
+  if not is_object(v) or next(v) == nil then return false end
+  for k in pairs(v) do
+    if type(k) ~= "string" or k:sub(1, 1) ~= "$" then return false end
+  end
+  return true
+end
+
+local function truthy(v)
+  return not (v == nil or v == false or v == NULL or v == 0 or v == "" or v ~= v)
+end
+
+local compile_field
+
+-- operators are applied in a fixed order (Lua tables have no key order; the result is the same)
+local OP_ORDER = {"$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists", "$regex",
+  "$options", "$not", "$size"}
+local KNOWN_OP = {}
+for _, op in ipairs(OP_ORDER) do KNOWN_OP[op] = true end
+
+function compile_field(path, spec)
+  local date = is_date_path(path)
+  local function norm(x) if date and type(x) == "string" then return M.date_ms(x) end return x end
+  if not is_operator_doc(spec) then
+    local operand = norm(spec)
+    return function(run) return match_eq(field_values(run, path), operand) end
+  end
+  for op in pairs(spec) do
+    if not KNOWN_OP[op] then ferror("unknown filter operator " .. op) end
+  end
+  local tests = {}
+  for _, op in ipairs(OP_ORDER) do
+    local arg = spec[op]
+    if arg ~= nil then
+      if op == "$eq" then local o = norm(arg); tests[#tests + 1] = function(vs) return match_eq(vs, o) end
+      elseif op == "$ne" then local o = norm(arg); tests[#tests + 1] = function(vs) return not match_eq(vs, o) end
+      elseif op == "$gt" then local o = norm(arg); tests[#tests + 1] = function(vs) return match_cmp(vs, o, function(c) return c > 0 end) end
+      elseif op == "$gte" then local o = norm(arg); tests[#tests + 1] = function(vs) return match_cmp(vs, o, function(c) return c >= 0 end) end
+      elseif op == "$lt" then local o = norm(arg); tests[#tests + 1] = function(vs) return match_cmp(vs, o, function(c) return c < 0 end) end
+      elseif op == "$lte" then local o = norm(arg); tests[#tests + 1] = function(vs) return match_cmp(vs, o, function(c) return c <= 0 end) end
+      elseif op == "$in" or op == "$nin" then
+        if not is_array(arg) and not (type(arg) == "table" and next(arg) == nil) then ferror(op .. " needs an array") end
+        local os_ = {}
+        for i, x in ipairs(arg) do os_[i] = norm(x) end
+        local function hit(vs)
+          for _, o in ipairs(os_) do if match_eq(vs, o) then return true end end
+          return false
+        end
+        if op == "$in" then tests[#tests + 1] = hit
+        else tests[#tests + 1] = function(vs) return not hit(vs) end end
+      elseif op == "$exists" then
+        local want = truthy(arg)
+        tests[#tests + 1] = function(vs) return (#vs > 0) == want end
+      elseif op == "$regex" then
+        local re = M.regex(arg, spec["$options"])
+        tests[#tests + 1] = function(vs)
+          for _, v in ipairs(expand(vs)) do if type(v) == "string" and re(v) then return true end end
+          return false
+        end
+      elseif op == "$options" then
+        if spec["$regex"] == nil then ferror("$options without $regex") end
+      elseif op == "$not" then
+        local inner
+        if type(arg) == "table" and not is_array(arg) then inner = compile_field(path, arg)
+        elseif type(arg) == "string" then inner = compile_field(path, {["$regex"] = arg})
+        else ferror("$not needs an operator document") end
+        tests[#tests + 1] = function(vs, run) return not inner(run) end
+      elseif op == "$size" then
+        tests[#tests + 1] = function(vs)
+          for _, v in ipairs(vs) do if is_array(v) and #v == arg then return true end end
+          return false
+        end
+      end
+    end
+  end
+  return function(run)
+    local vs = field_values(run, path)
+    for _, t in ipairs(tests) do if not t(vs, run) then return false end end
+    return true
+  end
+end
+
+local compile_doc
+function compile_doc(doc)
+  if not is_object(doc) and not (type(doc) == "table" and next(doc) == nil) then
+    ferror("a filter must be a JSON object")
+  end
+  local parts = {}
+  local keys = {}
+  for k in pairs(doc) do keys[#keys + 1] = k end
+  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  for _, key in ipairs(keys) do
+    local v = doc[key]
+    if key == "$and" or key == "$or" or key == "$nor" then
+      if not is_array(v) then ferror(key .. " needs an array") end
+      local subs = {}
+      for i, sub in ipairs(v) do subs[i] = compile_doc(sub) end
+      if key == "$and" then
+        parts[#parts + 1] = function(r) for _, f in ipairs(subs) do if not f(r) then return false end end return true end
+      elseif key == "$or" then
+        parts[#parts + 1] = function(r) for _, f in ipairs(subs) do if f(r) then return true end end return false end
+      else
+        parts[#parts + 1] = function(r) for _, f in ipairs(subs) do if f(r) then return false end end return true end
+      end
+    elseif key == "$not" then
+      local sub = compile_doc(v)
+      parts[#parts + 1] = function(r) return not sub(r) end
+    elseif type(key) == "string" and key:sub(1, 1) == "$" then
+      ferror("unknown filter operator " .. key)
+    else
+      parts[#parts + 1] = compile_field(tostring(key), v)
+    end
+  end
+  return function(run)
+    for _, f in ipairs(parts) do if not f(run) then return false end end
+    return true
+  end
+end
+
+local function match_all() return true end
+
+-- compile(filters) -> predicate(run). filters: JSON text (as filters.encode makes it), a table,
+-- nil or "" (everything matches). Raises on a bad filter.
+function M.compile(filters)
+  if filters == nil or filters == "" or filters == NULL then return match_all end
+  local doc = filters
+  if type(filters) == "string" then
+    local err
+    doc, err = json.decode(filters)
+    if doc == nil then ferror("invalid filters JSON: " .. tostring(err)) end
+  end
+  if doc == NULL then return match_all end
+  return compile_doc(doc)
+end
+
+-- }======
+
+-- {====== order
+
+-- order("+key" | "-key" | "key") -> {key, desc, sort_key(run) -> {missing (0/1), value}}
+function M.order(spec)
+  local s = ((spec or "+created_at"):match("^%s*(.-)%s*$"))
+  local desc = false
+  if s:sub(1, 1) == "-" then desc = true; s = s:sub(2) elseif s:sub(1, 1) == "+" then s = s:sub(2) end
+  if s == "" then s = "created_at" end
+  local path = s
+  return {key = path, desc = desc, sort_key = function(run)
+    local vs = field_values(run, path)
+    if #vs == 0 or vs[1] == nil or vs[1] == NULL then return {1, nil} end
+    return {0, vs[1]}
+  end}
+end
+
+-- compare(order, a, b) over entries {k = sort_key, seq = n} -> <0, 0, >0. Missing keys sort
+-- last in both directions; ties break by seq in the order's direction.
+function M.compare(ord, a, b)
+  if a.k[1] ~= b.k[1] then return a.k[1] - b.k[1] end
+  local c = a.k[1] == 1 and 0 or cmp(a.k[2], b.k[2])
+  if c == 0 then c = a.seq < b.seq and -1 or (a.seq > b.seq and 1 or 0) end
+  return ord.desc and -c or c
+end
+
+-- sort(entries, order): entries {k=, seq=} sorted in place
+function M.sort(entries, ord)
+  table.sort(entries, function(a, b) return M.compare(ord, a, b) < 0 end)
+  return entries
+end
+
+-- }======
+
+return M
