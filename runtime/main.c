@@ -75,7 +75,7 @@ int main(int argc, char **argv) {
 #define NEED_VALUE() do { if (i + 1 >= argc) { status = usage_error("option %s needs a value", a); goto out; } val = argv[++i]; } while (0)
     if (!no_more_options && a[0] == '-' && a[1] != '\0') {
       if (strcmp(a, "--") == 0) { no_more_options = 1; continue; }
-      if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+      if ((strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) && !opt.command) {
         fputs(usage_text, stdout);
         status = 0;
         goto out;
@@ -118,10 +118,8 @@ int main(int argc, char **argv) {
         if (parse_number(val, &opt.stop_grace) != 0) { status = usage_error("bad --stop-grace '%s'", val); goto out; }
         continue;
       }
-      if (opt.command && strcmp(opt.command, "export") == 0) {  /* export has its own options */
+      if (opt.command) {   /* status, log, inspect, export parse their own options, in order */
         scripts[opt.nscripts++] = a;
-        if (i + 1 < argc && argv[i + 1][0] != '-' && strchr(a, '=') == NULL &&
-            strcmp(a, "--help") != 0) scripts[opt.nscripts++] = argv[++i];
         continue;
       }
       status = usage_error("unknown option '%s'", a);

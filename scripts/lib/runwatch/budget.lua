@@ -102,7 +102,7 @@ end
 function Bucket:status()
   self:refill()
   return {host = self.host, rate = self.rate, burst = self.burst, concurrency = self.concurrency,
-    tokens = self.tokens, in_flight = self.active, queued = #self.waiters, sent = self.sent,
+    tokens = math.floor(self.tokens * 10 + 0.5) / 10, in_flight = self.active, queued = #self.waiters, sent = self.sent,
     throttled = self.throttled, waited = self.waited, remaining = self.last_remaining}
 end
 

@@ -382,6 +382,10 @@ function Group:tick()
     end
   end
   local st = state_mod()
+  if st then
+    local b = self:backend().client
+    if b and b.bucket then st.meta_set("budget:" .. b.bucket.host, b.bucket:status()) end
+  end
   local alive = {}
   for id in pairs(self.alive) do alive[#alive + 1] = id end
   table.sort(alive)
@@ -473,6 +477,13 @@ function M.watch(spec)
   w.group = g
   g.watches[#g.watches + 1] = w
   watches[#watches + 1] = w
+  local st = state_mod()
+  if st and not M.daemon_recorded then
+    M.daemon_recorded = true
+    local opts = core.options()
+    st.meta_set("daemon", {pid = core.getpid(), started = core.time(), version = core.version,
+      mode = opts.mode, scripts = json.array({table.unpack(opts.scripts or {})})})
+  end
   return w
 end
 
