@@ -14,6 +14,9 @@ local function fmt(v)
   return math.type(v) == "integer" and tostring(v) or string.format("%.4g", v)
 end
 
+-- Slack reads <...> as links and &...; as entities: names are escaped
+local function slack_escape(s) return (tostring(s):gsub("&", "&amp;"):gsub("<", "&lt;"):gsub(">", "&gt;")) end
+
 cron("0 9 * * MON", function()
   local now = os.time()
   local since = os.date("!%Y-%m-%dT%H:%M:%S", now - 7 * 86400)   -- W&B times are UTC
@@ -44,10 +47,10 @@ cron("0 9 * * MON", function()
     log.info("SLACK_WEBHOOK_URL is not set: no Slack message")
     return
   end
-  local lines = {string.format("*%s*: %d runs this week; best by %s:", project, total, metric)}
+  local lines = {string.format("*%s*: %d runs this week; best by %s:", slack_escape(project), total, slack_escape(metric))}
   for i = 1, math.min(5, #top) do
     local r = top[i]
-    lines[#lines + 1] = string.format("%d. <%s|%s> %s = %s", i, r.url, r.name or r.id, metric, fmt(r.summary[metric]))
+    lines[#lines + 1] = string.format("%d. <%s|%s> %s = %s", i, r.url, slack_escape(r.name or r.id), metric, fmt(r.summary[metric]))
   end
   if #top == 0 then lines[#lines + 1] = "(no run logged " .. metric .. ")" end
   if path then lines[#lines + 1] = "Full report: " .. path end

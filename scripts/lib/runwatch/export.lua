@@ -262,16 +262,12 @@ end
 
 -- {====== sources: what to export, as an iterator of items
 
--- stream(api, entity, project, q, info) -> iterator over Run objects, one runs page at a time
--- (the next page fetched while this one is written); nothing is cached, so a processed run is
--- garbage once the caller drops it. info.count = runCount after the first page; info.missing
--- when the project does not exist.
-local function stream(api, entity, project, q, info)
-  local backend = api.backend
-  local function fetch(cursor)
-    return backend:runs_page(entity, project, {filters = q.filters, order = q.order,
-      per_page = q.per_page, cursor = cursor, full = q.full})
-  end
+-- pages(fetch, wrap, info) -> iterator over wrap(node) for every node of every page, where
+-- fetch(cursor) -> {nodes, cursor, has_next, count} or nil (missing). One page at a time (the
+-- next one fetched while this one is consumed) and nothing is cached, so a processed item is
+-- garbage once the caller drops it. info.count = the page's count after the first page;
+-- info.missing when fetch answered nil.
+local function pages(fetch, wrap, info)
   local nodes, i, n = {}, 0, 0
   local pending, started, more = nil, false, true
   local function take(page)
@@ -295,7 +291,7 @@ local function stream(api, entity, project, q, info)
         i = i + 1
         local node = nodes[i]
         nodes[i] = false
-        return run_mod.new(api, entity, project, node, q.full)
+        return wrap(node)
       end
       nodes = {}
       if not started then
@@ -314,24 +310,54 @@ local function stream(api, entity, project, q, info)
     end
   end
 end
+
+-- stream(api, entity, project, q, info) -> iterator over the Run objects of a runs query
+-- (q = {filters = JSON text, order, per_page, full}), page by page, uncached
+local function stream(api, entity, project, q, info)
+  local backend = api.backend
+  return pages(function(cursor)
+    return backend:runs_page(entity, project, {filters = q.filters, order = q.order,
+      per_page = q.per_page, cursor = cursor, full = q.full})
+  end, function(node) return run_mod.new(api, entity, project, node, q.full) end, info)
+end
 M.stream = stream
+
+-- A lazy list (api.runs() result) as an iterator that does not fill the list's cache: its own
+-- fetch/wrap (runwatch.paged) or its query (the older Runs). Nil for anything else.
+local function lazy_items(src)
+  local mt = getmetatable(src)
+  local name = mt and mt.__name
+  if name ~= "runwatch.Runs" and name ~= "runwatch.Paged" then return nil end
+  local s = rawget(src, "_")
+  if type(s) ~= "table" then return nil end
+  if s.count ~= nil and not s.has_next and type(s.list) == "table" then
+    -- already read to the end: its runs are in memory anyway
+    local i, list = 0, s.list
+    return function() i = i + 1; return list[i] end, {count = #list, runs = is_run(list[1])}
+  end
+  local info = {runs = (name == "runwatch.Runs" or tostring(s.name):match("^Runs ") ~= nil) or nil}
+  if type(s.fetch) == "function" and type(s.wrap) == "function" then
+    local wrap = s.wrap
+    return pages(s.fetch, function(node)
+      local item = wrap(node)
+      if info.runs == nil then info.runs = is_run(item) end
+      return item
+    end, info), info
+  end
+  if s.api and s.entity and s.project then
+    return stream(s.api, s.entity, s.project, {filters = s.filters, order = s.order,
+      per_page = s.per_page, full = s.full}, info), info
+  end
+  return nil
+end
 
 -- items(src) -> iterator, info. src: a list of rows or Runs, an api.runs() result (streamed
 -- from its query without filling its cache), or an iterator function.
 local function items(src, level)
   if type(src) == "function" then return src, {} end
   if type(src) == "table" then
-    local mt = getmetatable(src)
-    if mt and mt.__name == "runwatch.Runs" then
-      local s = rawget(src, "_")
-      if s.count ~= nil and not s.has_next then
-        local i, list = 0, s.list
-        return function() i = i + 1; return list[i] end, {count = #list, runs = true}
-      end
-      local info = {runs = true}
-      return stream(s.api, s.entity, s.project, {filters = s.filters, order = s.order,
-        per_page = s.per_page, full = s.full}, info), info
-    end
+    local it, info = lazy_items(src)
+    if it then return it, info end
     if not is_run(src) then
       local i = 0
       return function() i = i + 1; return src[i] end, {count = #src, list = src, runs = is_run(src[1])}
