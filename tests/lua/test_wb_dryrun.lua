@@ -16,6 +16,7 @@ wb.clear_requests()
 t.eq(run:update(), true, "planned")
 run:alert{title = "would alert"}
 run:add_tags("x")
+t.eq(run:delete{artifacts = true}, true, "delete planned")
 local muts = 0
 for _, r in ipairs(wb.requests()) do
   if r.query and r.query:find("^%s*mutation") then muts = muts + 1 end
@@ -26,4 +27,6 @@ t.eq(after.summaryMetrics, before.summaryMetrics, "summary untouched")
 t.eq(after.config, before.config, "config untouched")
 t.eq(after.tags, before.tags, "tags untouched")
 t.eq(#wb.admin("GET", "alerts"), 0, "no alert recorded")
+api.flush()
+t.eq(api.run(path).id, "abc123xy", "the run still exists after a dry-run delete")
 t.done()

@@ -68,6 +68,18 @@ if (!storage.length || storage.some(e => e.auth_header)) { console.log("FAIL sto
 console.log("redirect ok");' "$tmp/redir.log" > "$tmp/redir.check" 2>&1
 expect_match "$tmp/redir.check" '^redirect ok$'
 
+# extra headers for other services (bot tokens) reach the receiver and never appear in logs,
+# even at debug level
+cat > "$tmp/hdr.sh" <<SH
+hook=\$(echo \$RW_TEST_SERVER | sed s/127.0.0.1/localhost/)/hooks/bot
+$RW once $LIB --log-level debug -e "local r = http.post('\$hook', {a = 1}, {headers = {['X-Bot-Token'] = 'xoxb-secret-bot-token-77'}}); log.info('status', {s = r.status}); actions.webhook('\$hook', {b = 2}, {headers = {Authorization = 'Bearer xoxb-secret-bot-token-77'}})" > "$tmp/hdr.out" 2>&1
+curl -s "\$RW_TEST_SERVER/_admin/hooks?name=bot" > "$tmp/hdr.json"
+SH
+"$RW_SRC/tests/server/with-server.sh" -- bash "$tmp/hdr.sh"
+expect_match "$tmp/hdr.json" 'xoxb-secret-bot-token-77'
+expect_match "$tmp/hdr.out" 'status s=200'
+expect_no_match "$tmp/hdr.out" 'xoxb-secret-bot-token-77'
+
 # TLS verification is on unless --insecure, which warns
 expect_exit 0 $RW once $LIB --insecure -e 'print(1)'
 expect_match "$tmp/err" 'insecure.*NOT verified'

@@ -88,6 +88,7 @@ function Api.run(self, path, o)
   local key = entity .. "/" .. project .. "/" .. id
   local cached = s.cache[key]
   if cached then return cached end
+  if o and o.timeout then o = {timeout = require("runwatch.schedule").duration(o.timeout, "timeout", 2)} end
   local attrs = s.backend:run(entity, project, id, true, o)
   if not attrs then
     errors.raise({message = "Could not find run " .. key, op = "Run", exc = "not found"}, 2)
@@ -113,9 +114,39 @@ function Api.runs(self, path, filters, o)
   local key = table.concat({entity, project, fjson, order, tostring(per_page), tostring(full)}, "\0")
   local cached = s.lists[key]
   if cached then return cached end
-  local list = runs_mod.new(self, entity, project, fjson, order, per_page, full)
+  local timeout = o.timeout and require("runwatch.schedule").duration(o.timeout, "timeout", 2) or nil
+  local list = runs_mod.new(self, entity, project, fjson, order, per_page, full, timeout)
   s.lists[key] = list
   return list
+end
+
+-- api.projects([entity [, {per_page = 50}]]) -> lazy list of projects {name, entity, id,
+-- created_at, runs(filters, opts)}
+function Api.projects(self, entity, o)
+  local s = rawget(self, "_")
+  o = o or {}
+  entity = entity or s.settings.entity or self.default_entity
+  if type(entity) ~= "string" or entity == "" then error("bad argument #1 to 'projects' (entity name expected)", 2) end
+  local per_page = o.per_page or 50
+  local api = self
+  local function wrap(node)
+    local p = {name = node.name, entity = node.entityName or entity, id = node.id, created_at = node.createdAt}
+    p.path = p.entity .. "/" .. p.name
+    p.runs = function(filters, ro) return api.runs(p.path, filters, ro) end
+    return setmetatable(p, {__name = "runwatch.Project", __tostring = function(x) return "<Project " .. x.path .. ">" end})
+  end
+  return require("runwatch.paged").new(function(cursor)
+    return s.backend:projects_page(entity, {per_page = per_page, cursor = cursor})
+  end, wrap, {per_page = per_page, name = "Projects " .. entity})
+end
+
+-- api.sweep("entity/project/sweep_id") -> Sweep (raises CommError when it does not exist)
+function Api.sweep(self, path)
+  local s = rawget(self, "_")
+  local entity, project, id = paths.run(path, defaults(self), 2)
+  local key = "sweep:" .. entity .. "/" .. project .. "/" .. id
+  if not s.cache[key] then s.cache[key] = require("runwatch.sweeps").get(self, s.backend, entity, project, id) end
+  return s.cache[key]
 end
 
 -- api.flush() -- drop cached runs and lists; the next call reads from the server again

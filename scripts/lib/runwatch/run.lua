@@ -84,7 +84,6 @@ local getters = {
   job_type = function(s) return null(s.attrs.jobType) end,
   created_at = function(s) return null(s.attrs.createdAt) end,
   heartbeat_at = function(s) return null(s.attrs.heartbeatAt) end,
-  updated_at = function(s) return null(s.attrs.updatedAt) end,
   sweep_name = function(s) return null(s.attrs.sweepName) end,
   commit = function(s) return null(s.attrs.commit) end,
   read_only = function(s) return null(s.attrs.readOnly) end,
@@ -145,6 +144,10 @@ RunMT.__index = function(self, k)
   if k == "metadata" then
     if s.metadata == nil then s.metadata = Run.fetch_metadata(self) or false end
     return s.metadata or nil
+  end
+  if k == "updated_at" then
+    if s.attrs.updatedAt == nil then s.attrs.updatedAt = s.api.backend:updated_at(s.entity, s.project, s.attrs.name) or json.null end
+    return null(s.attrs.updatedAt)
   end
   if k == "runtime" then
     local sm = self.summary
@@ -412,6 +415,12 @@ function Run.scan_history(self, o)
   local page_size = o.page_size or 1000
   if math.type(page_size) ~= "integer" or page_size < 1 then error("bad option page_size (positive integer expected)", 2) end
   local backend = s.api.backend
+  if o.stream == "system" or o.stream == "events" then
+    -- the system stream has no step ranges: one request for every event row, then iterate
+    local rows = backend:history(s.entity, s.project, s.attrs.name, {stream = "system", samples = o.samples or 100000}) or {}
+    local i = 0
+    return function() i = i + 1; return rows[i] end
+  end
   local last = backend:last_step(s.entity, s.project, s.attrs.name, o.stream)
   local stop = last + 1
   if o.max_step and o.max_step < stop then stop = o.max_step end
@@ -467,6 +476,33 @@ function Run.alert(self, o)
   local ok = s.api.backend:alert(vars)
   s.api:audit("alert", self.path, level .. ": " .. o.title)
   return ok
+end
+
+-- run:files{names=, pattern=, per_page=} -> lazy list of File; run:file(name) -> File
+function Run.files(self, o)
+  local s = st(self)
+  return require("runwatch.files").list(s.api.backend, s.entity, s.project, s.attrs.name, o)
+end
+
+function Run.file(self, name)
+  if type(name) ~= "string" then error("bad argument #1 to 'file' (string expected)", 2) end
+  local s = st(self)
+  return require("runwatch.files").one(s.api.backend, s.entity, s.project, s.attrs.name, name)
+end
+
+-- run:delete{artifacts = false}: deletes the run on W&B. In dry-run the plan is printed and
+-- nothing is sent.
+function Run.delete(self, o)
+  o = o or {}
+  local s = st(self)
+  if s.api.dry_run then
+    s.api:report_plan("delete " .. self.path, {"  artifacts: " .. (o.artifacts and "deleted too" or "kept")})
+    return true
+  end
+  s.api.backend:delete_run(s.attrs.id, o.artifacts)
+  s.api:audit("delete", self.path, o.artifacts and "with artifacts" or "artifacts kept")
+  s.api.cache[self.path] = nil
+  return true
 end
 
 -- run.metadata: wandb-metadata.json (git remote and commit, host, ...) or nil

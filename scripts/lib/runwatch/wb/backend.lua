@@ -51,7 +51,8 @@ end
 -- run(e, p, id, full) -> attrs or nil when the project or run does not exist
 function B:run(entity, project, id, full, opts)
   local data = self:gql(full == false and Q.RUN_LAZY or Q.RUN_FULL,
-    {project = project, entity = entity, name = id}, {op = "Run", timeout = opts and opts.timeout})
+    {project = project, entity = entity, name = id},
+    {op = "Run", timeout = opts and opts.timeout, deadline = opts and opts.timeout})
   local p = null(data.project)
   local r = p and null(p.run)
   return r
@@ -62,7 +63,7 @@ end
 function B:runs_page(entity, project, o)
   local vars = {project = project, entity = entity, order = o.order, filters = o.filters,
     perPage = o.per_page, cursor = o.cursor or json.null}
-  local data = self:gql(o.full == false and Q.RUNS_LAZY or Q.RUNS_FULL, vars, {op = "Runs", timeout = o.timeout})
+  local data = self:gql(o.full == false and Q.RUNS_LAZY or Q.RUNS_FULL, vars, {op = "Runs", timeout = o.timeout, deadline = o.timeout})
   local p = null(data.project)
   if not p then return nil end
   local conn = null(p.runs) or {edges = {}, pageInfo = {hasNextPage = false}}
@@ -180,6 +181,44 @@ function B:files(entity, project, id, o)
 end
 
 function B:download(url, opts) return self.client:download(url, opts) end
+
+-- projects_page(entity, {per_page, cursor}) -> {nodes, cursor, has_next}
+function B:projects_page(entity, o)
+  local data = self:gql(Q.PROJECTS, {entity = entity, cursor = o.cursor or json.null, perPage = o.per_page},
+    {op = "Projects"})
+  local conn = null(data.models) or {edges = {}, pageInfo = {}}
+  local nodes, last = {}, nil
+  for _, e in ipairs(conn.edges) do
+    local n = null(e.node)
+    if n then nodes[#nodes + 1] = n end
+    last = e.cursor
+  end
+  return {nodes = nodes, cursor = last, has_next = conn.pageInfo.hasNextPage == true and last ~= nil}
+end
+
+-- sweep(e, p, name) -> sweep attrs or nil (GetSweep, falling back to GetSweepLegacy as the SDK does)
+function B:sweep(entity, project, name)
+  local ok, data = pcall(self.gql, self, Q.GET_SWEEP, {name = name, project = project, entity = entity}, {op = "GetSweep"})
+  if not ok then
+    data = self:gql(Q.GET_SWEEP_LEGACY, {name = name, project = project, entity = entity}, {op = "GetSweepLegacy"})
+  end
+  local p = null(data.project)
+  return p and null(p.sweep)
+end
+
+-- delete_run(storage_id, artifacts) -- not retried once it may have been applied
+function B:delete_run(id, artifacts)
+  self:gql(Q.DELETE_RUN, {id = id, deleteArtifacts = artifacts and true or false},
+    {op = "DeleteRun", idempotent = false})
+  return true
+end
+
+-- updated_at(e, p, id) -> the run's updatedAt
+function B:updated_at(entity, project, id)
+  local data = self:gql(Q.RUN_UPDATED_AT, {project = project, entity = entity, name = id}, {op = "RunUpdatedAt"})
+  local run = null(data.project) and null(data.project.run)
+  return run and null(run.updatedAt)
+end
 
 -- {====== Batched operations for watches: few requests per tick, whatever the number of runs
 

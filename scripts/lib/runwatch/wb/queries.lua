@@ -479,4 +479,50 @@ fragment LegacySweepFragment on Sweep {
 }
 ]]
 
+-- Projects (api.projects(entity)); the models field, as the SDK's Projects paginator asks it.
+Q.PROJECTS = [[
+query Projects($entity: String, $cursor: String, $perPage: Int = 50) {
+  models(entityName: $entity, after: $cursor, first: $perPage) {
+    edges {
+      node {
+        ...ProjectFragment
+      }
+      cursor
+    }
+    pageInfo {
+      endCursor
+      hasNextPage
+    }
+  }
+}
+
+fragment ProjectFragment on Project {
+  id
+  name
+  entityName
+  createdAt
+  isBenchmark
+}
+]]
+
+-- DeleteRun (Run.delete)
+Q.DELETE_RUN = [[
+mutation DeleteRun($id: ID!, $deleteArtifacts: Boolean) {
+  deleteRun(input: {id: $id, deleteArtifacts: $deleteArtifacts}) {
+    clientMutationId
+  }
+}
+]]
+
+-- The run's last-change time (run.updated_at; not in the SDK's fragments)
+Q.RUN_UPDATED_AT = [[
+query RunUpdatedAt($project: String!, $entity: String!, $name: String!) {
+  project(name: $project, entityName: $entity) {
+    run(name: $name) {
+      updatedAt
+    }
+  }
+}
+]]
+
 return Q
