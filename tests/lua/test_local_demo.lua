@@ -1,0 +1,212 @@
+-- The local backend on the demo writer's runs (no $RW_SHARED needed): states (finished, failed, crashed by PID, running by mtime), values as written, filters and order, multi-block history, partial tails, damaged copies, refused writes, and a live run under a watch (every row once, then on_finish).
+-- runwatch-mode: run
+local t = require "testlib"
+local json = require "runwatch.json"
+local core = require "runwatch.core"
+local fswatch = require "runwatch.fswatch"
+local wandbfile = require "runwatch.wandbfile"
+
+local SRC = (os.getenv("RW_TESTS") or "tests") .. "/.."
+local demo = dofile(SRC .. "/scripts/demo/demo_runs.lua")
+local W = demo.W
+
+local function slurp(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+local function spit(path, s)
+  local f = assert(io.open(path, "wb"))
+  f:write(s)
+  f:close()
+end
+
+local tmp = os.tmpname()
+os.remove(tmp)
+assert(fswatch.mkdir(tmp))
+local specs = demo.write(tmp)
+local la = api.open("local:" .. tmp)
+t.eq(la.settings.project, tmp:match("([^/]+)$"), "the directory's name is the default project")
+t.eq(la.settings.entity, "local", "the default entity")
+
+-- {====== every run as written
+
+local function deep_num_eq(a, b)
+  if type(a) == "number" and type(b) == "number" then return a == b or (a ~= a and b ~= b) end
+  if type(a) ~= "table" or type(b) ~= "table" then return a == b end
+  for k, v in pairs(a) do if not deep_num_eq(v, b[k]) then return false end end
+  for k in pairs(b) do if a[k] == nil then return false end end
+  return true
+end
+
+t.eq(#la.runs(), #specs, "every demo run is listed")
+for _, s in ipairs(specs) do
+  local run = la.run(s.id)
+  local want_state = s.exit == 0 and "finished" or s.exit and "failed" or s.running and "running" or "crashed"
+  t.eq(run.state, want_state, s.id .. ": state")
+  t.eq(run.history_line_count, s.steps, s.id .. ": rows")
+  t.eq(run.last_step, s.steps - 1, s.id .. ": last step")
+  t.eq(run.name, s.name, s.id .. ": display name")
+  t.eq(run.group, s.group, s.id .. ": group")
+  t.eq(run.job_type, "train", s.id .. ": job type")
+  t.eq(run.notes, s.notes, s.id .. ": notes")
+  t.eq(run.tags, json.array({table.unpack(s.tags)}), s.id .. ": tags")
+  t.ok(deep_num_eq(run.config, s.config), s.id .. ": config as written")
+  t.eq(run.created_at, os.date("!%Y-%m-%dT%H:%M:%S", s.start), s.id .. ": created_at")
+  t.ok(deep_num_eq(run.summary.loss, s.summary.loss), s.id .. ": summary.loss")
+  t.eq(run.summary._step, s.steps - 1, s.id .. ": summary._step")
+  local info = la.backend:info(s.id)
+  t.eq(info.error_count, 0, s.id .. ": no read error")
+  t.eq(info.liveness, s.exit and "exit" or s.running and "mtime" or "pid", s.id .. ": how the state was decided")
+  local sj = slurp(s.dir .. "/files/wandb-summary.json")
+  if sj then t.ok(deep_num_eq(run.summary, json.decode(sj)), s.id .. ": summary equals files/wandb-summary.json") end
+  if s.id ~= "dmo4fail" then
+    t.eq(run.metadata and run.metadata.program, "train.py", s.id .. ": metadata from files/")
+  else
+    t.eq(run.metadata, nil, s.id .. ": an offline run has no metadata file")
+  end
+end
+
+-- a run seen running by its files' age turns crashed when they stop changing
+do
+  local b = require("runwatch.local.backend").new(tmp, {live_window = 0})
+  t.eq(b:run("local", b.settings.project, "dmo6prog", true).state, "crashed", "no recent write, no exit: crashed")
+end
+
+-- }======
+
+-- {====== filters, order, pages
+
+local function ids(list)
+  local out = {}
+  for _, r in ipairs(list) do out[#out + 1] = r.id end
+  return out
+end
+t.eq(ids(la.runs(nil, {group = "mnist", state = "finished"}, {order = "+created_at"})), {"dmo1base", "dmo2hilr", "dmo3wide"}, "group and state")
+t.eq(ids(la.runs(nil, {tags = "sweep"}, {order = "+created_at"})), {"dmo2hilr", "dmo3wide", "dmo6prog"}, "a tag")
+t.eq(ids(la.runs(nil, {["config.model.width"] = {["$gte"] = 1024}})), {"dmo3wide"}, "nested config")
+t.eq(ids(la.runs(nil, {state = {["$in"] = {"failed", "crashed"}}}, {order = "+created_at"})), {"dmo4fail", "dmo5crsh"}, "$in")
+t.eq(ids(la.runs(nil, {state = "finished"}, {order = "+summary.val_loss"})), {"dmo2hilr", "dmo3wide", "dmo1base"}, "NaN sorts below numbers, as on the server")
+t.eq(ids(la.runs(nil, {["summary.loss"] = {["$lt"] = 0.2}}, {order = "+summary.loss"})), {"dmo3wide", "dmo1base"}, "NaN never compares")
+t.eq(ids(la.runs(nil, {["$nor"] = {{group = "mnist"}}}, {order = "+created_at"})), {"dmo4fail", "dmo5crsh"}, "$nor")
+t.eq(#la.runs("local/demo"), #specs, "the project of the run records")
+local pages = la.runs(nil, nil, {order = "-created_at", per_page = 2})
+t.eq(#pages, 6, "runCount")
+t.eq(ids(pages), {"dmo6prog", "dmo5crsh", "dmo4fail", "dmo3wide", "dmo2hilr", "dmo1base"}, "pages of two")
+
+-- }======
+
+-- {====== history across blocks; a partial tail
+
+local wide = la.run("dmo3wide")
+local steps = {}
+for row in wide:scan_history{page_size = 64} do steps[#steps + 1] = row._step end
+local want = {}
+for i = 0, 399 do want[#want + 1] = i end
+t.eq(steps, want, "scan_history over 5 blocks (records split FIRST/LAST)")
+local rows = wide:history{keys = {"val_loss"}, samples = 1000}
+t.eq(#rows, 40, "history with keys: every 10th step has val_loss")
+t.eq(rows[1]._step, 9, "first val_loss row")
+local sys = wide:history{stream = "system"}
+t.eq(#sys, 13, "system rows")
+t.ok(sys[1]["system.gpu.0.gpu"] ~= nil, "system.gpu.0.gpu")
+local crash = la.run("dmo5crsh")
+t.eq(crash.history_line_count, 130, "a partial last record is not an error and adds no row")
+local diverged = {}
+for row in la.run("dmo2hilr"):scan_history{keys = {"loss"}} do
+  if row.loss ~= row.loss then diverged[#diverged + 1] = row._step end
+end
+t.eq(diverged[1], 150, "NaN losses read back as NaN")
+
+-- }======
+
+-- {====== writes are refused; nothing changes on disk
+
+local base = la.run("dmo1base")
+local file = la.backend:info("dmo1base").files[1]
+local before = slurp(file)
+base.config.lr = 1
+local ok, err = pcall(base.update, base)
+t.ok(not ok and tostring(err):find("local runs are read-only", 1, true), "update refused")
+ok, err = pcall(base.set_summary, base, {x = 1})
+t.ok(not ok and tostring(err):find("local runs are read-only", 1, true), "set_summary refused")
+t.ok(slurp(file) == before, "the file is unchanged")
+t.eq(la.run("dmo1base").config.lr, 0.01, "the run reads back unchanged")
+local r = la.backend:download("file:///etc/passwd")
+t.eq(r, nil, "download outside the local directory is refused")
+t.checkerr("only file:// URLs", function() la.backend:download("https://example.com/x") end)
+
+-- }======
+
+-- {====== damaged copies: errors with offsets, reading goes on, nothing crashes
+
+local wide_file = la.backend:info("dmo3wide").files[1]
+local data = slurp(wide_file)
+local function damaged(name, bytes)
+  local d = tmp .. "/damaged-" .. name
+  assert(fswatch.mkdir(d))
+  spit(d .. "/run-dmo3wide.wandb", bytes)
+  local b = require("runwatch.local.backend").new(d)
+  local a = b:run("local", b.settings.project, "dmo3wide", true)
+  return a, b:info("dmo3wide"), d
+end
+-- a flipped byte inside block 1
+local flip = 40000
+local a, info = damaged("flip", data:sub(1, flip) .. string.char(data:byte(flip + 1) ~ 0x55) .. data:sub(flip + 2))
+t.eq(info.error_count, 1, "a flipped byte: one error")
+t.ok(info.errors[1] and info.errors[1].offset >= 32768 and info.errors[1].offset <= flip, "the error names its offset: " ..
+  tostring(info.errors[1] and info.errors[1].offset))
+t.ok(a.historyLineCount > 300 and a.historyLineCount < 400, "rows before and after the damaged block: " .. a.historyLineCount)
+t.eq(a.state, "finished", "the exit record after the damage is read")
+-- truncated at every block boundary: no error, fewer rows, no exit
+for k = 1, #data // 32768 do
+  local cut = k * 32768
+  local a2, info2 = damaged("cut" .. k, data:sub(1, cut))
+  t.eq(info2.error_count, 0, "cut at " .. cut .. ": no error")
+  t.ok(a2.historyLineCount > 0 and a2.historyLineCount < 400 and a2.exitCode == json.null, "cut at " .. cut .. ": fewer rows, no exit")
+end
+-- not a .wandb at all
+local a3, info3 = damaged("garbage", "this is not a W&B log")
+t.eq(a3.historyLineCount, 0, "garbage: no rows")
+t.eq(info3.error_count, 1, "garbage: reported once")
+t.ok(info3.errors[1] and info3.errors[1].message:find("not a .wandb file", 1, true), "garbage: the reader's reason")
+
+-- }======
+
+-- {====== a live run under a watch: inotify pokes, every row exactly once, then on_finish
+
+local got, finished, states = {}, 0, {}
+local w = watch{project = la.settings.entity .. "/" .. la.settings.project, api = la, every = "3s",
+  id = "demo-live", stale = false,
+  on_history = function(run, rows)
+    if run.id:match("^live") then for _, row in ipairs(rows) do got[#got + 1] = row._step end end
+  end,
+  on_state = function(run, old, new) states[#states + 1] = run.id .. ":" .. old .. ">" .. new end,
+  on_finish = function(run) if run.id:match("^live") then finished = finished + 1 end end,
+}
+sleep(0.2)
+local live = demo.live(tmp, {id = "livetest"})
+local t0 = core.monotonic()
+for _ = 1, 60 do live.step(); sleep(0.01) end
+sleep(0.3)
+local mid = la.run("livetest")
+t.eq(mid.state, "running", "the live run is running (its writer, this process, is alive)")
+t.eq(la.backend:info("livetest").liveness, "pid", "decided by the writer's PID on this host")
+live.finish(0)
+local waited = 0
+while (finished == 0 or #got < 60) and waited < 10 do sleep(0.05); waited = waited + 0.05 end
+local want_live = {}
+for i = 0, 59 do want_live[#want_live + 1] = i end
+t.eq(got, want_live, "live run: every row exactly once, in order")
+t.eq(finished, 1, "live run: on_finish once")
+t.ok(core.monotonic() - t0 < 8, "live rows arrived through file events, not the 3 s poll only")
+t.ok(w.ticks >= 3, "ticks: " .. w.ticks)
+w:stop()
+la.backend:close()
+
+-- }======
+
+os.execute("rm -rf '" .. tmp:gsub("'", "") .. "'")
+t.done()
