@@ -101,6 +101,83 @@ local function lint(path, src)
   return problems
 end
 
+-- Globals a script reads but never defines, and that runwatch does not provide either: most
+-- often a typo (evry, log.inof is not caught: only names). Found with a small tokenizer, so it
+-- is a warning, never an error. Locals and parameters anywhere in the file count as defined.
+local KEYWORDS = {}
+for w in ("and break do else elseif end false for function goto if in local nil not or repeat return then true until while"):gmatch("%a+") do KEYWORDS[w] = true end
+
+local function strip(src)
+  -- remove comments and strings, keep line breaks (so positions keep their line)
+  local out, i, n = {}, 1, #src
+  while i <= n do
+    local c = src:sub(i, i)
+    local lvl = src:match("^%-%-%[(=*)%[", i)
+    if lvl then
+      local e = src:find("]" .. lvl .. "]", i, true) or n
+      out[#out + 1] = src:sub(i, e):gsub("[^\n]", " ")
+      i = e + #lvl + 2
+    elseif src:sub(i, i + 1) == "--" then
+      local e = src:find("\n", i, true) or n + 1
+      out[#out + 1] = string.rep(" ", e - i)
+      i = e
+    elseif src:match("^%[=*%[", i) then
+      local l = src:match("^%[(=*)%[", i)
+      local e = src:find("]" .. l .. "]", i, true) or n
+      out[#out + 1] = src:sub(i, e + #l + 1):gsub("[^\n]", " ")
+      i = e + #l + 2
+    elseif c == '"' or c == "'" then
+      local j = i + 1
+      while j <= n do
+        local d = src:sub(j, j)
+        if d == "\\" then j = j + 2 elseif d == c or d == "\n" then break else j = j + 1 end
+      end
+      out[#out + 1] = '""' .. string.rep(" ", math.max(0, j - i - 1))
+      i = j + 1
+    else
+      out[#out + 1] = c
+      i = i + 1
+    end
+  end
+  return table.concat(out)
+end
+
+local function undefined_globals(path, src)
+  local code = strip(src)
+  local defined = {}
+  for names in code:gmatch("local%s+function%s+([%a_][%w_]*)") do defined[names] = true end
+  for list in code:gmatch("local%s+([%a_][%w_%s,<>]*)") do
+    for name in list:gmatch("[%a_][%w_]*") do if not KEYWORDS[name] then defined[name] = true end end
+  end
+  for params in code:gmatch("function[%s%w_.:]*%(([^)]*)%)") do
+    for name in params:gmatch("[%a_][%w_]*") do defined[name] = true end
+  end
+  for list in code:gmatch("for%s+([%a_][%w_%s,]*)%s+in") do
+    for name in list:gmatch("[%a_][%w_]*") do defined[name] = true end
+  end
+  for name in code:gmatch("for%s+([%a_][%w_]*)%s*=") do defined[name] = true end
+  for name in code:gmatch("function%s+([%a_][%w_]*)%s*%(") do defined[name] = true end
+  -- assignments to plain names (globals of the script)
+  for pre, name in code:gmatch("([^.%w_:%s]?%s*)([%a_][%w_]*)%s*=[^=]") do defined[name] = true end
+  local warnings, seen = {}, {}
+  local pos = 1
+  for start, name in code:gmatch("()([%a_][%w_]*)") do
+    local before = code:sub(1, start - 1):match("([%.:]?)%s*$")
+    if before == "" and not KEYWORDS[name] and not defined[name] and G[name] == nil and lazy[name] == nil
+       and not seen[name] and name ~= "SCRIPT" and name ~= "_ENV" then
+      -- a table constructor key ({name = ...}) is not a read
+      local after = code:sub(start + #name):match("^%s*(.)")
+      local prev = code:sub(1, start - 1):match("([{,])%s*$")
+      if not (after == "=" and prev) and not (after == "=" and code:sub(start + #name):match("^%s*==") == nil) then
+        seen[name] = true
+        warnings[#warnings + 1] = string.format("%s:%d: warning: global '%s' is read but never defined (a typo?)",
+          path, line_of(code, start), name)
+      end
+    end
+  end
+  return warnings
+end
+
 -- }======
 
 local function new_env(name)
@@ -125,6 +202,7 @@ function M.load_script(path, code)
     if fn and opts.mode == "check" then
       local problems = lint(path, src)
       if #problems > 0 then return false, table.concat(problems, "\n") end
+      for _, w in ipairs(undefined_globals(path, src)) do core.log("warn", w) end
     end
   else
     fn, err = load(code, "=(command line)", "t", env)
