@@ -49,6 +49,11 @@ expect_match "$tmp/err" 'lint.lua:2: bad duration "5x"'
 expect_no_match "$tmp/out" 'SHOULD NOT RUN'
 printf 'cron("0 25 * * *", function() end)\n' > "$tmp/lintc.lua"
 expect_exit 2 $RW check $LIB "$tmp/lintc.lua";  expect_match "$tmp/err" 'lintc.lua:1: .*hour'
+printf 'local n = 0\nevry("5m", function() n = n + 1 end)\nlocal t = {foo = 1}\nprint(t.foo, json.encode({}), n)\n' > "$tmp/typo.lua"
+expect_exit 0 $RW check $LIB "$tmp/typo.lua"
+expect_match "$tmp/err" "typo.lua:2: warning: global 'evry' is read but never defined"
+expect_no_match "$tmp/err" "global 'foo'"
+expect_no_match "$tmp/err" "global 'json'"
 printf 'every("5m", function() end)\n' > "$tmp/good.lua"
 expect_exit 0 $RW check $LIB "$tmp/good.lua";   expect_match "$tmp/out" 'ok  .*good.lua'
 
