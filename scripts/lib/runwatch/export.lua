@@ -463,9 +463,8 @@ local WRITERS = {csv = csv_writer, jsonl = jsonl_writer, json = json_writer}
 -- CSV without a column list: each item's cells go to a spool file as they arrive (constant
 -- memory), the column set grows; then the header and every row are written from the spool.
 local function csv_spooled(next_item, out, prog)
-  local spool_name = os.tmpname()
-  local sf, err = io.open(spool_name, "w+b")
-  if not sf then return nil, "cannot create a temporary file: " .. tostring(err) end
+  local sf, err = io.tmpfile()   -- anonymous: gone when closed, even if the process dies
+  if not sf then error({export_io = "cannot create a temporary file: " .. tostring(err)}, 0) end
   local ok, res = pcall(function()
     local idx, cols, count = {}, {}, 0
     for item in next_item do
@@ -506,7 +505,6 @@ local function csv_spooled(next_item, out, prog)
     return count
   end)
   sf:close()
-  os.remove(spool_name)
   if not ok then error(res, 0) end
   return res
 end

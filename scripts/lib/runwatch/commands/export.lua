@@ -129,7 +129,10 @@ function M.main(args)
     return 2
   end
   if not res.n then
-    io.stderr:write("runwatch export: " .. tostring(res.err) .. "\n")
+    -- the reader went away (`runwatch export ... | head`): stop without a message, as cat does
+    if not (o.output == nil or o.output == "-") or not tostring(res.err):find("Broken pipe", 1, true) then
+      io.stderr:write("runwatch export: " .. tostring(res.err) .. "\n")
+    end
     return 1
   end
   return 0
