@@ -160,6 +160,18 @@ do  -- another job's writes wait while a job sleeps inside its transaction
   t.eq(state.get("ja"), nil, "a's transaction rolled back")
   t.eq(state.get("jb"), 2, "b's write is not lost with a's rollback")
 end
+do  -- a sub-job the transaction waits for cannot wait for the transaction: an error, not a hang
+  state.TX_WAIT = 0.1
+  local ok, e = pcall(state.transaction, function()
+    state.set("deadlock", 1)
+    parallel({function() state.set("deadlock-child", 1) end})
+  end)
+  state.TX_WAIT = 10
+  t.ok(not ok and tostring(e):find("another job's transaction has been open for more than 0.1 s", 1, true),
+    "bounded wait: " .. tostring(e))
+  t.eq(state.get("deadlock"), nil, "rolled back")
+  t.eq(state.get("deadlock-child"), nil, "the child wrote nothing")
+end
 do  -- a coroutine closed while suspended inside a transaction rolls it back
   local co = coroutine.create(function()
     state.transaction(function() state.set("co", 1); coroutine.yield() end)

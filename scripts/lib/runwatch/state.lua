@@ -269,7 +269,10 @@ function M.is_open() return db ~= nil end
 
 -- The open store for a call. While another job's transaction is open (that job waits on the
 -- network or sleeps inside state.transaction) the call waits for it to end: on the shared
--- connection it would otherwise join that transaction and be rolled back with it.
+-- connection it would otherwise join that transaction and be rolled back with it. The wait is
+-- bounded, so a transaction that waits for this very job (parallel() inside
+-- state.transaction) ends in an error, not in a hang.
+M.TX_WAIT = 10   -- seconds
 local function use(write)
   if not db then M.open() end
   if tx.depth > 0 and tx.owner ~= coroutine.running() then
@@ -277,7 +280,14 @@ local function use(write)
       error("state: another job's transaction is open, and this code cannot wait for it " ..
         "(not inside a job)", 3)
     end
-    repeat task.sleep(0.005) until tx.depth == 0 or tx.owner == coroutine.running()
+    local deadline = core.monotonic() + M.TX_WAIT
+    repeat
+      if core.monotonic() > deadline then
+        error(world_error("busy", string.format("state: another job's transaction has been open " ..
+          "for more than %g s (it waits inside state.transaction, perhaps for this job)", M.TX_WAIT)), 3)
+      end
+      task.sleep(0.005)
+    until tx.depth == 0 or tx.owner == coroutine.running()
     if not db then M.open() end
   end
   if write and db_readonly then error("state: the store is open read-only", 3) end
