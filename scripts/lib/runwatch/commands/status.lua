@@ -71,8 +71,9 @@ local function show(v)
   v = null(v)
   if v == nil then return "-" end
   if type(v) == "string" then return v end
-  if math.type(v) == "float" and v == math.floor(v) and math.abs(v) < 2^53 then
-    return string.format("%d", v)
+  if math.type(v) == "float" and v == v and math.abs(v) ~= math.huge then
+    if v == math.floor(v) and math.abs(v) < 2^53 then return string.format("%d", v) end
+    return string.format("%.6g", v)      -- a table cell; --json has every digit
   end
   local ok, s = pcall(json.encode, v)
   return ok and s or tostring(v)
