@@ -116,7 +116,7 @@ static void request_done(rw_http_req *req, void *ud) {
     lua_setfield(L, -2, "status");
     push_headers(L, req->hdrs ? req->hdrs : "", req->hlen);
     lua_setfield(L, -2, "headers");
-    if (req->out_path || req->out) {
+    if (req->to_file) {
       lua_pushinteger(L, (lua_Integer)req->len);
       lua_setfield(L, -2, "size");
     } else {

@@ -247,6 +247,7 @@ int rw_http_start(rw_http_req *req, const rw_http_opts *o, char *err, size_t err
   }
   if (o->has_body) req->app->http_bytes_out += o->body_len;
   if (o->output) {
+    req->to_file = 1;
     req->out = fopen(o->output, "wb");
     if (!req->out) {
       snprintf(err, errlen, "cannot open %s: %s", o->output, strerror(errno));

@@ -28,8 +28,8 @@ struct rw_http_req {
   size_t len, cap, max;
   char *hdrs;                   /* raw header lines of the last response */
   size_t hlen, hcap;
-  FILE *out;                    /* file sink */
-  char *out_path;
+  FILE *out;                    /* file sink (NULL once closed) */
+  int to_file;                  /* the body went to a file: there is no memory body */
   int too_big;
   int in_multi;
   int done_called;

@@ -28,6 +28,8 @@ out=$(mktemp)
 # each test gets its own state database unless it names one
 statedir=$(mktemp -d)
 case " $extra " in *" --state "*) ;; *) extra="$extra --state $statedir/state.db" ;; esac
+# tests are not about the CPU budget (test_limits sets its own): sanitizer builds are slow
+case " $extra " in *" --cpu-budget "*) ;; *) extra="$extra --cpu-budget 600" ;; esac
 # shellcheck disable=SC2086
 "$bin" "$mode" --lib-dir "$here/scripts/lib" $extra "$@" | tee "$out"
 rc=${PIPESTATUS[0]}
