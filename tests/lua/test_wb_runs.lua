@@ -113,6 +113,16 @@ for _, q in ipairs(wb.requests("Runs")) do cursors[#cursors + 1] = q.variables.c
 t.eq(cursors[1], json.null, "first page has a null cursor")
 t.ok(cursors[2] ~= nil, "later pages send the last edge's cursor")
 
+-- keep = false streams: the same runs in one pass, earlier ones released
+local stream = api.runs("rw-team/big", nil, {per_page = 1000, order = "+created_at", keep = false})
+local sc, sseen = 0, {}
+for _, r in ipairs(stream) do sc = sc + 1; sseen[r.id] = true end
+t.eq(sc, 10000, "streamed every run")
+local same = true
+for id in pairs(seen) do if not sseen[id] then same = false end end
+t.ok(same, "the same runs as the kept list")
+t.checkerr("was released", function() return stream[1] end)
+
 -- a missing project is empty
 t.eq(#api.runs("rw-team/no-such-project"), 0, "missing project: 0 runs")
 

@@ -98,7 +98,8 @@ function Api.run(self, path, o)
   return r
 end
 
--- api.runs(path, filters, {order = "-created_at", per_page = 50, lazy = false}) -> Runs
+-- api.runs(path, filters, {order = "-created_at", per_page = 50, lazy = false, keep = true,
+-- timeout = nil}) -> Runs. keep = false streams: one pass in order, constant memory.
 function Api.runs(self, path, filters, o)
   local s = rawget(self, "_")
   o = o or {}
@@ -115,8 +116,9 @@ function Api.runs(self, path, filters, o)
   local cached = s.lists[key]
   if cached then return cached end
   local timeout = o.timeout and require("runwatch.schedule").duration(o.timeout, "timeout", 2) or nil
-  local list = runs_mod.new(self, entity, project, fjson, order, per_page, full, timeout)
-  s.lists[key] = list
+  local keep = o.keep ~= false
+  local list = runs_mod.new(self, entity, project, fjson, order, per_page, full, timeout, keep)
+  if keep then s.lists[key] = list end
   return list
 end
 

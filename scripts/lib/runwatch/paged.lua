@@ -8,12 +8,14 @@ local Paged = {}
 local MT = {__name = "runwatch.Paged"}
 
 -- new(fetch, wrap, opts) -> list; wrap(node) makes the element; opts.name for tostring,
--- opts.per_page for the prefetch point, opts.methods extra methods
+-- opts.per_page for the prefetch point, opts.methods extra methods, opts.keep = false to
+-- stream: elements of pages already passed are released (constant memory for one pass; going
+-- back raises)
 function M.new(fetch, wrap, opts)
   opts = opts or {}
   return setmetatable({_ = {fetch = fetch, wrap = wrap, list = {}, count = nil, cursor = nil,
     has_next = true, pending = nil, per_page = opts.per_page or 50, name = opts.name or "list",
-    methods = opts.methods or {}}}, MT)
+    methods = opts.methods or {}, keep = opts.keep ~= false, base = 0, total = 0}}, MT)
 end
 
 local function st(self) return rawget(self, "_") end
@@ -36,15 +38,23 @@ local function next_page(s)
     return false
   end
   s.count = page.count or s.count
-  for _, node in ipairs(page.nodes) do s.list[#s.list + 1] = s.wrap(node) end
+  if not s.keep then
+    -- streaming: drop what was passed; indexes stay global (base = elements released)
+    s.base = s.total
+    s.list = {}
+  end
+  for _, node in ipairs(page.nodes) do
+    s.list[#s.list + 1] = s.wrap(node)
+    s.total = s.total + 1
+  end
   s.cursor = page.cursor
   s.has_next = page.has_next and #page.nodes > 0
-  if not s.has_next and not page.count then s.count = #s.list end
+  if not s.has_next and not page.count then s.count = s.total end
   return true
 end
 
 local function start_prefetch(s)
-  if s.pending or not s.has_next or #s.list == 0 then return end
+  if s.pending or not s.has_next or s.total == 0 then return end
   local slot = {}
   local cursor = s.cursor
   slot.task = task.new(function() slot.page = s.fetch(cursor) end, {quiet = true})
@@ -53,11 +63,14 @@ end
 
 local function get(self, i)
   local s = st(self)
-  while i > #s.list and s.has_next do
+  if i <= s.base then
+    error(string.format("%s streams (keep = false): element %d was released; iterate once, in order", s.name, i), 3)
+  end
+  while i > s.total and s.has_next do
     if not next_page(s) then break end
   end
-  if i > #s.list - s.per_page // 2 then start_prefetch(s) end
-  return s.list[i]
+  if i > s.total - s.per_page // 2 then start_prefetch(s) end
+  return s.list[i - s.base]
 end
 
 MT.__index = function(self, k)
@@ -77,7 +90,7 @@ MT.__len = function(self)
   if s.count == nil then next_page(s) end
   if s.count == nil then
     while s.has_next do next_page(s) end
-    s.count = #s.list
+    s.count = s.total
   end
   return s.count or 0
 end
@@ -92,7 +105,7 @@ end
 
 MT.__tostring = function(self)
   local s = st(self)
-  return string.format("<%s (%d loaded)>", s.name, #s.list)
+  return string.format("<%s (%d loaded)>", s.name, s.total)
 end
 
 -- list:iter() -> for x in list:iter() do ... end
@@ -111,7 +124,7 @@ function Paged.load_all(self)
   return out
 end
 
-function Paged.loaded(self) return #st(self).list end
+function Paged.loaded(self) return st(self).total end
 
 M.MT = MT
 return M

@@ -6,14 +6,14 @@ local run_mod = require "runwatch.run"
 
 local M = {}
 
-function M.new(api, entity, project, filters_json, order, per_page, full, timeout)
+function M.new(api, entity, project, filters_json, order, per_page, full, timeout, keep)
   local backend = rawget(api, "_").backend
   local function fetch(cursor)
     return backend:runs_page(entity, project, {filters = filters_json, order = order,
       per_page = per_page, cursor = cursor, full = full, timeout = timeout})
   end
   local function wrap(node) return run_mod.new(api, entity, project, node, full) end
-  return paged.new(fetch, wrap, {per_page = per_page, name = "Runs " .. entity .. "/" .. project})
+  return paged.new(fetch, wrap, {per_page = per_page, name = "Runs " .. entity .. "/" .. project, keep = keep})
 end
 
 return M
