@@ -113,7 +113,7 @@ function Api.runs(self, path, filters, o)
   end
   local full = not o.lazy
   local key = table.concat({entity, project, fjson, order, tostring(per_page), tostring(full)}, "\0")
-  local cached = s.lists[key]
+  local cached = o.keep ~= false and s.lists[key]
   if cached then return cached end
   local timeout = o.timeout and require("runwatch.schedule").duration(o.timeout, "timeout", 2) or nil
   local keep = o.keep ~= false
