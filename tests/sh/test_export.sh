@@ -92,8 +92,6 @@ expect_exit 0 $R export $E -o "$tmp/p.csv"
 check [ ! -s "$tmp/err" ]
 
 # ---------------------------------------------------------------- constant memory: 10k vs 100k runs
-admin POST generate '{"entity": "rw-team", "project": "rss10k", "runs": 10000, "steps": 3, "seed": 11}' >/dev/null
-admin POST generate '{"entity": "rw-team", "project": "rss100k", "runs": 100000, "steps": 3, "seed": 12}' >/dev/null
 # peak_export PROJECT OUT: peak RSS (VmHWM in kB, a high-water mark: the last poll before the
 # exit holds it) and secs of `runwatch export`
 peak_export() {
@@ -111,16 +109,24 @@ peak_export() {
   rc=$?
   secs=$(python3 -c 'import sys, time; print("%.2f" % (time.time() - float(sys.argv[1])))' "$start")
 }
-peak_export rw-team/rss10k "$tmp/10k.csv";   rc10=$rc; peak10=$peak; secs10=$secs
-peak_export rw-team/rss100k "$tmp/100k.csv"; rc100=$rc; peak100=$peak; secs100=$secs
-check [ "$rc10" = 0 ] && check [ "$rc100" = 0 ]
+admin POST generate '{"entity": "rw-team", "project": "rss10k", "runs": 10000, "steps": 3, "seed": 11}' >/dev/null
+peak_export rw-team/rss10k "$tmp/10k.csv"; rc10=$rc; peak10=$peak; secs10=$secs
+check [ "$rc10" = 0 ]
 check [ "$(csv_count "$tmp/10k.csv")" = 10000 ]
-check [ "$(python3 -c 'import csv, sys; print(len({r[0] for r in list(csv.reader(open(sys.argv[1], newline="")))[1:]}))' "$tmp/100k.csv")" = 100000 ]
-python3 -c 'import sys
+if grep -qa __asan_init "$RW_BIN"; then
+  # AddressSanitizer's quarantine grows with every allocation: RSS says nothing about the exporter
+  echo "sanitizer build: the 100,000-run peak RSS comparison is skipped (10,000 runs in ${secs10} s)"
+else
+  admin POST generate '{"entity": "rw-team", "project": "rss100k", "runs": 100000, "steps": 3, "seed": 12}' >/dev/null
+  peak_export rw-team/rss100k "$tmp/100k.csv"; rc100=$rc; peak100=$peak; secs100=$secs
+  check [ "$rc100" = 0 ]
+  check [ "$(python3 -c 'import csv, sys; print(len({r[0] for r in list(csv.reader(open(sys.argv[1], newline="")))[1:]}))' "$tmp/100k.csv")" = 100000 ]
+  python3 -c 'import sys
 p10, p100, s10, s100 = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
 print("peak RSS: 10,000 runs %.1f MB, 100,000 runs %.1f MB (x%.2f); rate %.0f and %.0f runs/s" %
       (p10 / 1024, p100 / 1024, p100 / max(p10, 1), 10000 / s10, 100000 / s100))
 sys.exit(0 if 0 < p10 and p100 <= 1.5 * p10 else 1)' "$peak10" "$peak100" "$secs10" "$secs100" && ok || bad "peak RSS not flat"
+fi
 rm -f "$tmp/10k.csv" "$tmp/100k.csv"
 
 # ---------------------------------------------------------------- examples
