@@ -43,10 +43,11 @@ M.SPECS = {
   {id = "dmo1base", name = "mnist-baseline", group = "mnist", tags = {"baseline"}, steps = 300,
     config = {lr = 0.01, optimizer = "adam", batch_size = 64, model = {layers = 4, width = 256}, seed = 1},
     loss0 = 2.3, floor = 0.12, tau = 70, exit = 0, online = true, notes = "the reference run"},
-  {id = "dmo2hilr", name = "mnist-high-lr", group = "mnist", tags = {"sweep"}, steps = 240,
+  {id = "dmo2hilr", name = "mnist-high-lr", group = "mnist", tags = {"sweep"}, steps = 240, sweep = "demosw01",
     config = {lr = 0.5, optimizer = "sgd", batch_size = 64, model = {layers = 4, width = 256}, seed = 2},
     loss0 = 2.3, floor = 0.9, tau = 40, diverge_at = 150, exit = 0, online = true},
   {id = "dmo3wide", name = "mnist-wide", group = "mnist", tags = {"sweep", "best-candidate"}, steps = 400,
+    sweep = "demosw01",
     config = {lr = 0.003, optimizer = "adam", batch_size = 128, model = {layers = 4, width = 1024}, seed = 3},
     loss0 = 2.3, floor = 0.07, tau = 90, exit = 0, online = true},
   {id = "dmo4fail", name = "cifar-oom", group = "cifar", tags = {}, steps = 90,
@@ -77,7 +78,7 @@ local function open_run(dir, spec, start, host)
   local w = assert(W.create(rundir .. "/run-" .. spec.id .. ".wandb"))
   w:write(W.header("0.24.2+runwatch-demo"))
   w:write(W.run{run_id = spec.id, project = "demo", display_name = spec.name, group = spec.group,
-    job_type = "train", tags = spec.tags, notes = spec.notes, host = host or "demo-host",
+    job_type = "train", tags = spec.tags, notes = spec.notes, host = host or "demo-host", sweep_id = spec.sweep,
     start_time = start, config = spec.config, git_remote = "https://example.com/demo.git",
     git_commit = "0123456789abcdef0123456789abcdef01234567"})
   return setmetatable({w = w, spec = spec, start = start, dir = rundir, n = 0, summary = {},

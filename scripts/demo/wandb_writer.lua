@@ -118,6 +118,7 @@ function M.run(o)
   body[#body + 1] = f_str(8, o.display_name)
   body[#body + 1] = f_str(9, o.notes)
   for _, tag in ipairs(o.tags or {}) do body[#body + 1] = f_bytes(10, tag) end
+  body[#body + 1] = f_str(12, o.sweep_id)
   body[#body + 1] = f_str(13, o.host)
   if o.start_time then body[#body + 1] = f_bytes(17, timestamp(o.start_time)) end
   if o.git_remote or o.git_commit then

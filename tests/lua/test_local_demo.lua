@@ -96,6 +96,32 @@ local pages = la.runs(nil, nil, {order = "-created_at", per_page = 2})
 t.eq(#pages, 6, "runCount")
 t.eq(ids(pages), {"dmo6prog", "dmo5crsh", "dmo4fail", "dmo3wide", "dmo2hilr", "dmo1base"}, "pages of two")
 
+-- projects, sweeps, files
+local projects = {}
+for _, p in ipairs(la.projects()) do projects[#projects + 1] = p.name end
+t.eq(projects, {"demo"}, "api.projects(): the project the run records name")
+t.eq(#la.projects()[1].runs(), #specs, "project:runs()")
+local sw = la.sweep("demosw01")
+t.eq(sw.run_count, 2, "api.sweep: the runs naming the sweep")
+t.eq(ids(sw.runs), {"dmo3wide", "dmo2hilr"}, "sweep.runs")
+t.eq(sw:best_run("val_loss", "+").id, "dmo3wide", "sweep:best_run skips NaN")
+local ok0, err0 = pcall(la.sweep, "nosweep")
+t.ok(not ok0 and tostring(err0):find("Could not find sweep", 1, true), "a missing sweep: CommError")
+local names = {}
+for _, f in ipairs(la.run("dmo1base"):files()) do names[#names + 1] = f.name end
+t.eq(names, {"requirements.txt", "wandb-metadata.json", "wandb-summary.json"}, "run:files()")
+t.eq(la.run("dmo1base"):file("requirements.txt"):read(), "torch==2.3.0\nwandb==0.24.2\n", "file:read()")
+local dl = tmp .. "/dl/req.txt"
+la.run("dmo1base"):file("requirements.txt"):download(dl)
+t.eq(slurp(dl), "torch==2.3.0\nwandb==0.24.2\n", "file:download()")
+os.remove(dl); os.remove(tmp .. "/dl")
+ok0, err0 = pcall(la.run("dmo1base").file, la.run("dmo1base"), "nope.txt")
+t.ok(not ok0 and tostring(err0):find("no file nope.txt", 1, true), "a missing file: CommError")
+names = {}
+for _, f in ipairs(la.run("dmo1base"):files{pattern = "wandb-%.json"}) do names[#names + 1] = f.name end
+t.eq(names, {"wandb-metadata.json", "wandb-summary.json"}, "files with a LIKE pattern")
+t.ok(la.run("dmo1base").updated_at ~= nil, "updated_at")
+
 -- }======
 
 -- {====== history across blocks; a partial tail
@@ -130,6 +156,8 @@ local before = slurp(file)
 base.config.lr = 1
 local ok, err = pcall(base.update, base)
 t.ok(not ok and tostring(err):find("local runs are read-only", 1, true), "update refused")
+ok, err = pcall(base.delete, base)
+t.ok(not ok and tostring(err):find("local runs are read-only", 1, true), "delete refused")
 ok, err = pcall(base.set_summary, base, {x = 1})
 t.ok(not ok and tostring(err):find("local runs are read-only", 1, true), "set_summary refused")
 t.ok(slurp(file) == before, "the file is unchanged")

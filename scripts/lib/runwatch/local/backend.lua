@@ -73,6 +73,19 @@ local function absolute(p)
   return cwd .. "/" .. p
 end
 
+-- "/a/b/../c/./d" -> "/a/c/d" (lexically; symbolic links are not followed)
+local function normalize(p)
+  local parts = {}
+  for part in p:gmatch("[^/]+") do
+    if part == ".." then
+      if #parts > 0 then parts[#parts] = nil end
+    elseif part ~= "." then
+      parts[#parts + 1] = part
+    end
+  end
+  return "/" .. table.concat(parts, "/")
+end
+
 -- new(dir [, {live_window = secs, entity =, project =}]) -> backend
 function M.new(dir, opts)
   if type(dir) ~= "string" or dir == "" then
@@ -99,7 +112,7 @@ function M.new(dir, opts)
   return b
 end
 
-function B:app_url() return "file://" .. self.abs end
+function B:app_url() return "file://" .. normalize(self.abs) end
 function B:default_entity() return self.settings.entity end
 
 -- {====== raw JSON trees (config, summary): leaves are value_json texts, decoded only when needed
@@ -729,6 +742,64 @@ function B:runs_by_name(entity, project, ids)
   return out
 end
 
+-- updated_at(e, p, id) -> the run's last change (its files' mtime, or start + runtime)
+function B:updated_at(entity, project, id)
+  local run = find(self, entity, project, id)
+  if not run then return nil end
+  local a = self:attrs(run)
+  return a.updatedAt ~= NULL and a.updatedAt or nil
+end
+
+-- projects_page(entity, {per_page, cursor}) -> {nodes, cursor, has_next}: the projects the
+-- run records name (the directory's name for runs that name none), by name
+function B:projects_page(entity, o)
+  self:refresh()
+  local by = {}
+  for _, run in ipairs(self.order) do
+    if #run.segs > 0 and (entity == self.settings.entity or entity == run_entity(self, run)) then
+      local p = run_project(self, run)
+      local created = created_time(run)
+      local cur = by[p]
+      if not cur then by[p] = {name = p, created = created}
+      elseif created and (not cur.created or created < cur.created) then cur.created = created end
+    end
+  end
+  local list = {}
+  for _, p in pairs(by) do list[#list + 1] = p end
+  table.sort(list, function(a, b) return a.name < b.name end)
+  local cursor = o.cursor ~= NULL and o.cursor or nil
+  local nodes, last, more = {}, nil, false
+  local n = math.min(o.per_page or 50, 1000)
+  for _, p in ipairs(list) do
+    if not cursor or p.name > cursor then
+      if #nodes >= n then more = true break end
+      nodes[#nodes + 1] = {id = core.base64("Project:v1:" .. p.name .. ":" .. entity), name = p.name,
+        entityName = entity, createdAt = p.created and iso(p.created) or NULL, isBenchmark = false}
+      last = p.name
+    end
+  end
+  return {nodes = nodes, cursor = last, has_next = more, count = #list}
+end
+
+-- sweep(e, p, name) -> sweep attrs made from the runs whose run record names that sweep, or
+-- nil (a local directory holds no sweep config: best_run needs its metric given)
+function B:sweep(entity, project, name)
+  self:refresh()
+  local n, running, first = 0, false, nil
+  for _, run in ipairs(self.order) do
+    if #run.segs > 0 and run.rec.sweep_id == name and self:matches(run, entity, project) then
+      n = n + 1
+      local a = self:attrs(run)
+      if a.state == "running" then running = true end
+      if a.createdAt ~= NULL and (not first or a.createdAt < first) then first = a.createdAt end
+    end
+  end
+  if n == 0 then return nil end
+  return {id = core.base64("Sweep:v1:" .. name .. ":" .. project .. ":" .. entity), name = name, displayName = name,
+    state = running and "RUNNING" or "FINISHED", config = NULL, method = NULL, bestLoss = NULL,
+    createdAt = first or NULL, updatedAt = NULL, runCount = n, runCountExpected = NULL, description = NULL}
+end
+
 -- {====== history rows: re-read from the file at the indexed offsets
 
 local function set_path(row, path, v)
@@ -929,6 +1000,12 @@ function B:upsert(vars, fields)
     exc = "read-only"}, 2)
 end
 
+function B:delete_run(id, artifacts)
+  local run = storage_run(self, id)
+  errors.raise({message = "local runs are read-only: " .. (run and run.segs[#run.segs].dir or "the run") ..
+    " was not deleted (remove the directory yourself if you mean it)", op = "DeleteRun", exc = "read-only"}, 2)
+end
+
 function B:alert(vars)
   errors.raise({message = "local runs are read-only: no W&B alert can be sent for the local run " ..
     tostring(vars and vars.runName) .. " (use a webhook or Slack action instead)",
@@ -965,7 +1042,7 @@ local function like(pattern)
   return table.concat(parts)
 end
 
-local function file_url(path) return "file://" .. absolute(path) end
+local function file_url(path) return "file://" .. normalize(absolute(path)) end
 
 -- files(e, p, id, {names, pattern, per_page, cursor}) -> {count, nodes, cursor, has_next}
 function B:files(entity, project, id, o)
@@ -1020,8 +1097,9 @@ function B:download(url, opts)
     error("local backend: only file:// URLs of local run files can be downloaded", 2)
   end
   local path = url:gsub("^file://", ""):gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end)
-  local root = self.abs:gsub("/+$", "")
-  if path:find("/%.%./") or path:find("/%.%.$") or (path:sub(1, #root + 1) ~= root .. "/" and path ~= root) then
+  local root = normalize(self.abs)
+  path = normalize(path)
+  if path:sub(1, #root + 1) ~= root .. "/" then
     return nil, "not a file of the local run directory " .. self.dir
   end
   local f, err = io.open(path, "rb")
