@@ -172,8 +172,11 @@ t.checkerr("only file:// URLs", function() la.backend:download("https://example.
 
 local wide_file = la.backend:info("dmo3wide").files[1]
 local data = slurp(wide_file)
+local dtmp = os.tmpname()          -- outside the demo directory, which la reads
+os.remove(dtmp)
+assert(fswatch.mkdir(dtmp))
 local function damaged(name, bytes)
-  local d = tmp .. "/damaged-" .. name
+  local d = dtmp .. "/damaged-" .. name
   assert(fswatch.mkdir(d))
   spit(d .. "/run-dmo3wide.wandb", bytes)
   local b = require("runwatch.local.backend").new(d)
@@ -201,12 +204,15 @@ t.eq(a3.historyLineCount, 0, "garbage: no rows")
 t.eq(info3.error_count, 1, "garbage: reported once")
 t.ok(info3.errors[1] and info3.errors[1].message:find("not a .wandb file", 1, true), "garbage: the reader's reason")
 
+t.eq(#la.runs(), #specs, "the damaged copies elsewhere are not the demo directory's runs")
+t.eq(la.backend:info("dmo3wide").rows, 400, "and dmo3wide is still one clean run")
+
 -- }======
 
 -- {====== a live run under a watch: inotify pokes, every row exactly once, then on_finish
 
 local got, finished, states = {}, 0, {}
-local w = watch{project = la.settings.entity .. "/" .. la.settings.project, api = la, every = "3s",
+local w = watch{project = la.settings.entity .. "/" .. la.settings.project, api = la, every = "60s",
   id = "demo-live", stale = false,
   on_history = function(run, rows)
     if run.id:match("^live") then for _, row in ipairs(rows) do got[#got + 1] = row._step end end
@@ -229,12 +235,12 @@ local want_live = {}
 for i = 0, 59 do want_live[#want_live + 1] = i end
 t.eq(got, want_live, "live run: every row exactly once, in order")
 t.eq(finished, 1, "live run: on_finish once")
-t.ok(core.monotonic() - t0 < 8, "live rows arrived through file events, not the 3 s poll only")
+t.ok(core.monotonic() - t0 < 8, "live rows arrived through file events (the poll is every 60 s)")
 t.ok(w.ticks >= 3, "ticks: " .. w.ticks)
 w:stop()
 la.backend:close()
 
 -- }======
 
-os.execute("rm -rf '" .. tmp:gsub("'", "") .. "'")
+os.execute("rm -rf '" .. tmp:gsub("'", "") .. "' '" .. dtmp:gsub("'", "") .. "'")
 t.done()
