@@ -31,7 +31,10 @@ local w = watch{
   on_finish = function(run) ev("finish", run) end,
   on_tags = function(run, added, removed) ev("tags", run, table.concat(added, ",") .. "/" .. table.concat(removed, ",")) end,
   on_summary = function(run, keys) ev("summary", run) end,
-  on_stale = function(run, info) ev("stale", run, info.kind); stale_info[run.id] = info end,
+  on_stale = function(run, info)
+    ev("stale", run, info.kind); stale_info[run.id] = info
+    actions.tag(run, "went-stale")        -- deferred to the outbox, performed after the commit
+  end,
   on_recover = function(run, info) ev("recover", run) end,
 }
 
@@ -75,7 +78,7 @@ t.ok(si and si.silence > si.threshold, "silence over the threshold")
 t.eq(count("crash", crash_id), 1, "on_crash once for the crashed run")
 t.eq(count("state", crash_id), 1, "on_state once for it")
 t.eq(count("tags", tag_id), 1, "on_tags for the tag added out of band")
-for _, e in ipairs(events) do if e.name == "tags" then t.eq(e.extra, "added-in-ui/", "added tag reported") end end
+for _, e in ipairs(events) do if e.name == "tags" and e.run == tag_id then t.eq(e.extra, "added-in-ui/", "added tag reported") end end
 t.eq(count("stale", stall_id), 1, "the stalled run went stale once")
 for _, e in ipairs(events) do
   if e.name == "stale" and e.run == stall_id then t.eq(e.extra, "silent", "stalled with a live heartbeat: silent") end
@@ -85,6 +88,11 @@ t.eq(count("stale", dead_id), 1, "the run without heartbeat went stale once")
 t.eq(count("recover", stall_id), 1, "the stalled run recovered once")
 t.eq(count("stale", running[4] or "none"), 0, "a healthy run never went stale")
 t.ok(count("summary") > 0, "summary changes seen")
+local tagged = {}
+for _, x in ipairs(wb.stored("rw-team/vision/" .. stall_id).tags) do tagged[x] = (tagged[x] or 0) + 1 end
+t.eq(tagged["went-stale"], 1, "an action called in a handler was performed (after the commit)")
+local audit = state.audit_list{action = "tag"}
+t.ok(#audit >= 1 and audit[#audit].outcome == "ok", "and audited")
 
 -- requests per tick stay small
 local st = w.last_stats

@@ -113,33 +113,60 @@ local function perform(kind, target, detail, fn, extra)
   return nil, tostring(msg)
 end
 
+-- {====== deferral: inside a watch handler the run's state transaction is open (that is what
+-- makes rows exactly-once); an action called there is written to the outbox in the same
+-- transaction and performed by flush() after the commit, so no network wait holds the store
+-- and a crash neither loses nor repeats it.
+
+M.context = nil          -- set by the watch engine around handler calls: {watch=, run=, api=, seq=}
+local apis = {}          -- watch id -> api, for deferred actions delivered later
+
+local function defer(action, run_path, args)
+  local c = M.context
+  local st = state_mod()
+  if not c or not st or not st.in_transaction() or dry() then return false end
+  c.seq = (c.seq or 0) + 1
+  apis[c.watch] = c.api
+  local key = table.concat({"handler", c.watch, run_path, tostring(c.tick), tostring(c.seq)}, "|")
+  st.outbox_add(key, "action", {action = action, run = run_path, args = args, watch = c.watch})
+  return true
+end
+
+-- }======
+
 -- {====== the actions, callable from handlers
 
 function M.tag(run, ...)
   local tags = {...}
+  if defer("tag", run.path, tags) then return true end
   return perform("tag", run.path, "+" .. table.concat(tags, " +"), function() run:add_tags(table.unpack(tags)); return true end)
 end
 
 function M.untag(run, ...)
   local tags = {...}
+  if defer("untag", run.path, tags) then return true end
   return perform("untag", run.path, "-" .. table.concat(tags, " -"), function() run:remove_tags(table.unpack(tags)); return true end)
 end
 
 function M.annotate(run, kv)
+  if defer("annotate", run.path, {kv}) then return true end
   return perform("annotate", run.path, json.encode(kv, {sort_keys = true}), function() run:set_summary(kv); return true end)
 end
 
 function M.note(run, line)
+  if defer("note", run.path, {line}) then return true end
   return perform("note", run.path, line, function() run:append_notes(line); return true end)
 end
 
 function M.wandb_alert(run, o)
+  if defer("wandb_alert", run.path, {o}) then return true end
   return perform("wandb-alert", run.path, (o.level or "INFO") .. ": " .. tostring(o.title),
     function() return run:alert(o) end)
 end
 
 function M.slack(url, text, o)
   o = o or {}
+  if not o.extra and defer("slack", "slack", {url, text, {headers = o.headers}}) then return true end
   return perform("slack", "slack", text, function()
     local ok, err = post(url, {text = text}, o.headers, "slack")
     if not ok then return nil, err end
@@ -149,6 +176,7 @@ end
 
 function M.webhook(url, body, o)
   o = o or {}
+  if not o.extra and defer("webhook", "webhook", {url, body, {headers = o.headers}}) then return true end
   local shown = type(body) == "table" and json.encode(body, {sort_keys = true}) or tostring(body)
   return perform("webhook", (url:match("^(https?://[^/]+)") or "webhook"), shown, function()
     local ok, err = post(url, body, o.headers, "webhook")
@@ -186,8 +214,24 @@ local function default_text(alert, run)
   return string.format("[%s] %s on %s%s %s", alert.transition:upper(), alert.rule, run.path, vs, run.url or "")
 end
 
+-- Performs a deferred handler action from its outbox payload (outside any transaction).
+local function deliver_action(p)
+  local api = apis[p.watch] or require("runwatch.api").default()
+  local a = p.args or {}
+  if p.action == "slack" then return M.slack(a[1], a[2], {headers = a[3] and a[3].headers, extra = {}}) end
+  if p.action == "webhook" then return M.webhook(a[1], a[2], {headers = a[3] and a[3].headers, extra = {}}) end
+  local run = api.run(p.run)
+  if p.action == "tag" then return M.tag(run, table.unpack(a)) end
+  if p.action == "untag" then return M.untag(run, table.unpack(a)) end
+  if p.action == "annotate" then return M.annotate(run, a[1]) end
+  if p.action == "note" then return M.note(run, a[1]) end
+  if p.action == "wandb_alert" then return M.wandb_alert(run, a[1]) end
+  return nil, "unknown deferred action " .. tostring(p.action), false
+end
+
 -- Builds and runs one notification of a rule from its outbox payload.
 local function deliver(p)
+  if p.action then return deliver_action(p) end
   local rules = require("runwatch.rules").rules
   local r = rules[p.rule]
   if not r then return nil, "rule " .. tostring(p.rule) .. " no longer exists", false end

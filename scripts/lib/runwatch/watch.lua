@@ -77,7 +77,12 @@ end
 function Watch:call(name, ...)
   local fn = self.spec[name]
   if not fn then return true end
+  local actions = require "runwatch.actions"
+  local run = ...
+  actions.context = {watch = self.id, api = self.api, run = run and run.path,
+    tick = string.format("%.6f", core.time())}   -- unique across restarts of the daemon
   local ok, err = xpcall(fn, debug.traceback, ...)
+  actions.context = nil
   if not ok then
     local t = task.current()
     core.log("error", "watch " .. self.id .. " " .. name .. " failed: " .. tostring(err), nil,
