@@ -270,6 +270,18 @@ do
   t.eq(n, 10, "export.csv(api.runs(...))")
   t.eq(slurp(tmp), want, "an api.runs result exports exactly as the project")
   t.eq(rs:loaded(), 0, "streamed from its query: the Runs cache stays empty")
+  -- a list read to the end is used as it is; a streaming one (keep = false) is fetched afresh
+  local kept = api.runs(P, nil, {per_page = 4})
+  for _ in ipairs(kept) do end
+  n = export.csv(kept, tmp)
+  t.eq(slurp(tmp), want, "a list read to the end exports from its runs")
+  local okk, streaming = pcall(api.runs, P, nil, {per_page = 4, keep = false})
+  if okk then
+    for _ in ipairs(streaming) do end
+    n = export.csv(streaming, tmp)
+    t.eq(n, 10, "a streaming list already read is exported whole")
+    t.eq(slurp(tmp), want, "a streaming list exports exactly as the project")
+  end
   n = export.jsonl(api.runs(P, {state = "finished"}), tmp, {"id", "summary.loss"})
   local c = 0
   for line in slurp(tmp):gmatch("[^\n]+") do

@@ -330,8 +330,9 @@ local function lazy_items(src)
   if name ~= "runwatch.Runs" and name ~= "runwatch.Paged" then return nil end
   local s = rawget(src, "_")
   if type(s) ~= "table" then return nil end
-  if s.count ~= nil and not s.has_next and type(s.list) == "table" then
-    -- already read to the end: its runs are in memory anyway
+  if s.count ~= nil and not s.has_next and type(s.list) == "table" and s.keep ~= false
+     and (s.base or 0) == 0 then
+    -- already read to the end and kept: its runs are in memory anyway
     local i, list = 0, s.list
     return function() i = i + 1; return list[i] end, {count = #list, runs = is_run(list[1])}
   end
