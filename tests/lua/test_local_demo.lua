@@ -242,5 +242,53 @@ la.backend:close()
 
 -- }======
 
+-- {====== runwatch.fswatch itself
+
+do
+  local p = tmp .. "/watched.txt"
+  local seen = {}
+  local fw = fswatch.new(p, function(w, now, before)
+    seen[#seen + 1] = (now.exists and now.size or -1) .. "/" .. (before.exists and before.size or -1)
+  end, {daemon = true})
+  t.ok(tostring(fw):find("stopped", 1, true), "tostring: stopped")
+  t.eq(fw:path(), p, "path()")
+  fw:start(); fw:start()
+  t.ok(fw:is_active(), "active")
+  spit(p, "abc"); sleep(0.1)
+  local f = io.open(p, "ab"); f:write("defg"); f:close(); sleep(0.1)
+  os.remove(p); sleep(0.1)
+  local all = table.concat(seen, " ")
+  t.ok(seen[1] and seen[1]:match("/%-1$"), "an event when the file was created: " .. all)
+  t.ok(all:find("7/", 1, true), "an event when it grew: " .. all)
+  t.eq(seen[#seen], "-1/7", "an event when it was removed: " .. all)
+  t.eq(fw:stat().exists, false, "stat() of a missing path")
+  fw:stop()
+  t.ok(not fw:is_active(), "stopped")
+  fw:close(); fw:close()
+  t.ok(tostring(fw):find("closed", 1, true), "close is idempotent")
+  t.checkerr("closed file watch", function() fw:start() end)
+  t.checkerr("function expected", fswatch.new, p)
+  t.checkerr("empty path", fswatch.new, "", function() end)
+  t.checkerr("interval", fswatch.new, p, function() end, {interval = -1})
+  t.checkerr("bad field 'daemon'", fswatch.new, p, function() end, {daemon = 1})
+  do local w2 <close> = fswatch.new(p, function() end):start() end
+  local gone = fswatch.new(p, function() end)
+  gone = nil
+  collectgarbage()
+  local st, e = fswatch.stat(tmp .. "/nope")
+  t.ok(st == nil and e:find("No such file", 1, true), "stat: nil, err")
+  local d, e2 = fswatch.dir(tmp .. "/nope")
+  t.ok(d == nil and e2:find("No such file", 1, true), "dir: nil, err")
+  t.eq(fswatch.dir(tmp)[1] ~= nil, true, "dir lists")
+  t.eq(fswatch.pid_alive(core.getpid()), true, "pid_alive: this process")
+  t.checkerr("positive process id", fswatch.pid_alive, 0)
+  t.ok(type(fswatch.hostname()) == "string" and #fswatch.hostname() > 0, "hostname")
+  t.eq(fswatch.mkdir(tmp), true, "mkdir of an existing directory is fine")
+  local okm, em = fswatch.mkdir(tmp .. "/a/b/c")
+  t.ok(okm == nil and em ~= nil, "mkdir does not make parents: nil, err")
+end
+
+-- }======
+
 os.execute("rm -rf '" .. tmp:gsub("'", "") .. "' '" .. dtmp:gsub("'", "") .. "'")
 t.done()
