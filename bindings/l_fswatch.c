@@ -1,4 +1,4 @@
-/* Module runwatch.fswatch: runwatch.FsWatch, a userdata around libev's ev_stat (inotify on Linux), and the small file-system facts the local backend needs (stat, dir, pid_alive, hostname, mkdir). */
+/* Module runwatch.fswatch: runwatch.FsWatch, a userdata around libev's ev_stat (inotify on Linux), and the small file-system facts the local backend needs (stat, dir, pid_alive, hostname, username, mkdir). */
 #include <errno.h>
 #include <dirent.h>
 #include <pwd.h>
@@ -184,15 +184,13 @@ static int w_tostring(lua_State *L) {
 
 /* {====== File-system facts */
 
-/* fswatch.stat(path [, follow = true]) -> {type=, size=, mtime=, uid=, owner=} | nil, err */
+/* fswatch.stat(path [, follow = true]) -> {type=, size=, mtime=, uid=} | nil, err */
 static int fs_stat(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   int follow = lua_isnoneornil(L, 2) ? 1 : lua_toboolean(L, 2);
   struct stat st;
-  struct passwd pw, *res = NULL;
-  char buf[1024];
   if ((follow ? stat(path, &st) : lstat(path, &st)) != 0) return luaL_fileresult(L, 0, path);
-  lua_createtable(L, 0, 5);
+  lua_createtable(L, 0, 4);
   lua_pushstring(L, type_name(st.st_mode));
   lua_setfield(L, -2, "type");
   lua_pushinteger(L, (lua_Integer)st.st_size);
@@ -201,10 +199,20 @@ static int fs_stat(lua_State *L) {
   lua_setfield(L, -2, "mtime");
   lua_pushinteger(L, (lua_Integer)st.st_uid);
   lua_setfield(L, -2, "uid");
-  if (getpwuid_r(st.st_uid, &pw, buf, sizeof buf, &res) == 0 && res && res->pw_name) {
+  return 1;
+}
+
+/* fswatch.username(uid) -> the user's name, or nil when the id has none */
+static int fs_username(lua_State *L) {
+  lua_Integer uid = luaL_checkinteger(L, 1);
+  struct passwd pw, *res = NULL;
+  char buf[2048];
+  luaL_argcheck(L, uid >= 0 && uid <= 0xffffffffLL, 1, "a user id expected");
+  if (getpwuid_r((uid_t)uid, &pw, buf, sizeof buf, &res) == 0 && res && res->pw_name) {
     lua_pushstring(L, res->pw_name);
-    lua_setfield(L, -2, "owner");
+    return 1;
   }
+  luaL_pushfail(L);
   return 1;
 }
 
@@ -308,6 +316,7 @@ static const luaL_Reg fswatch_funcs[] = {
   {"dir", fs_dir},
   {"pid_alive", fs_pid_alive},
   {"hostname", fs_hostname},
+  {"username", fs_username},
   {"mkdir", fs_mkdir},
   {NULL, NULL}
 };

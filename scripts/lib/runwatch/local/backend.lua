@@ -100,7 +100,8 @@ function M.new(dir, opts)
     live_window = opts.live_window or M.defaults.live_window,
     settings = {entity = opts.entity or "local", project = opts.project or default_project(dir),
       base_url = "local:" .. dir, local_dir = dir},
-    dirs = {},            -- run-dir path -> {mtime, files = {names of *.wandb}}
+    dirs = {},            -- directory path -> {mtime, names, files = {names of *.wandb}}
+    subdirs = {},         -- root -> {name = {path, has (a .wandb seen)} or false (not a directory)}
     segs = {},            -- .wandb path -> segment
     runs = {},            -- run id -> run
     order = {},           -- runs in discovery order (seq)
@@ -406,7 +407,9 @@ function B:dir_files(path, st)
   return d.files
 end
 
--- Finds run directories and new .wandb files.
+-- Finds run directories and new .wandb files. A root is listed again only when its mtime
+-- changed (an entry was added or removed); subdirectories are looked into until they hold a
+-- .wandb file.
 function B:discover()
   local roots, single = self:roots()
   local found = {}
@@ -416,22 +419,38 @@ function B:discover()
   end
   for _, root in ipairs(roots) do
     local rst = fswatch.stat(root)
+    local prev = self.dirs[root]
+    local changed = rst and (not prev or prev.mtime ~= rst.mtime)
     local own = rst and self:dir_files(root, rst) or {}
     if #own > 0 then
       for _, n in ipairs(own) do found[#found + 1] = {root .. "/" .. n, root} end
-    else
+    elseif rst then
       if self.subscribed then self:watch_path(root) end
+      local known = self.subdirs[root]
+      if not known then known = {}; self.subdirs[root] = known end
       local d = self.dirs[root]
-      for _, name in ipairs(d and d.names or {}) do
-        if name ~= "latest-run" and name ~= "wandb" and name:sub(1, 1) ~= "." then
-          local p = root .. "/" .. name
-          local st = fswatch.stat(p)
-          if st and st.type == "directory" then
-            local files = self:dir_files(p, st)
-            for _, n in ipairs(files) do found[#found + 1] = {p .. "/" .. n, p} end
-            if #files == 0 and self.subscribed and (name:match("^run%-") or name:match("^offline%-run%-")) then
-              self:watch_path(p)     -- a run directory whose log is not there yet
-            end
+      if changed then
+        local present = {}
+        for _, name in ipairs(d.names) do
+          present[name] = true
+          if not known[name] and name ~= "latest-run" and name ~= "wandb" and name:sub(1, 1) ~= "." then
+            local p = root .. "/" .. name
+            local st = fswatch.stat(p)
+            known[name] = (st and st.type == "directory") and {path = p, has = false} or false
+          end
+        end
+        for name in pairs(known) do if not present[name] then known[name] = nil end end
+      end
+      for _, name in ipairs(d.names) do
+        local k = known[name]
+        if k and not k.has then
+          local st = fswatch.stat(k.path)
+          local files = st and self:dir_files(k.path, st) or {}
+          for _, n in ipairs(files) do found[#found + 1] = {k.path .. "/" .. n, k.path} end
+          if #files > 0 then
+            k.has = true
+          elseif self.subscribed and (name:match("^run%-") or name:match("^offline%-run%-")) then
+            self:watch_path(k.path)     -- a run directory whose log is not there yet
           end
         end
       end
@@ -452,14 +471,26 @@ function B:update_run(run)
     local again = false
     for si, seg in ipairs(run.segs) do
       local st = seg_stat(seg)
-      if st then
+      if not st then
+        seg.missing = true             -- removed: the run is not listed while it is gone
+      elseif seg.missing then
+        seg.missing = false            -- back (maybe another file): read it again
+        reset_run(run)
+        again = true
+        break
+      else
         local r = parse_seg(self, run, si, st)
         if r == "reset" then again = true break end
       end
     end
     if not again then break end
   end
-  if run.rec.run_id and run.rec.run_id ~= run.id then run.rec.record_id = run.rec.run_id end
+end
+
+-- A run is there while one of its logs is.
+local function present(run)
+  for _, seg in ipairs(run.segs) do if not seg.missing then return true end end
+  return false
 end
 
 -- refresh([id]): discover new runs, read new bytes; with an id, only that run (when known).
@@ -528,16 +559,23 @@ function B:liveness(run, now)
     if run.rec.start_time then hb = run.rec.start_time + (ex.runtime or 0) end
     return state, hb or last_write(seg), "exit"
   end
+  -- without an exit record the answer costs a few stats and a kill(pid, 0): kept for a second
+  local lc = run.live_cache
+  if lc and lc.version == run.version and now >= lc.at and now - lc.at < 1 then
+    return lc[1], lc[2], lc[3], lc[4]
+  end
   local mt = last_write(seg)
   local hb = mt
   local pid = writer_pid(seg)
   local host = run.rec.host
+  local state, how
   if pid and (not host or host == hostname()) then
-    if fswatch.pid_alive(pid) then return "running", hb, "pid", pid end
-    return "crashed", hb, "pid", pid
+    state, how = fswatch.pid_alive(pid) and "running" or "crashed", "pid"
+  else
+    state, how, pid = (mt and now - mt < self.live_window) and "running" or "crashed", "mtime", nil
   end
-  if mt and now - mt < self.live_window then return "running", hb, "mtime" end
-  return "crashed", hb, "mtime"
+  run.live_cache = {state, hb, how, pid, at = now, version = run.version}
+  return state, hb, how, pid
 end
 
 local function created_time(run)
@@ -578,12 +616,20 @@ local function summary_text(self, run)
   return text
 end
 
+local user_names = {}
 local function owner(seg)
   local st = seg and fswatch.stat(seg.dir)
-  return st and st.owner or nil
+  if not st then return nil end
+  local name = user_names[st.uid]
+  if name == nil then
+    name = fswatch.username(st.uid) or tostring(st.uid)
+    user_names[st.uid] = name
+  end
+  return name
 end
 
--- The run as GraphQL Run attrs (a fresh shallow copy each time: callers may add fields).
+-- The run as GraphQL Run attrs. The table is shared until the run changes: callers must not
+-- modify it (run.lua and watch.lua copy what they change).
 function B:attrs(run, now)
   now = now or core.time()
   local state, hb, how, pid = self:liveness(run, now)
@@ -638,10 +684,7 @@ function B:attrs(run, now)
     c = {version = run.version, state = state, hb = hb, attrs = a}
     run.cache = c
   end
-  local out = {}
-  for k, v in pairs(c.attrs) do out[k] = v end
-  out.tags = json.array({table.unpack(c.attrs.tags)})
-  return out
+  return c.attrs
 end
 
 -- }======
@@ -655,7 +698,7 @@ local function find(self, entity, project, id)
     -- a run record id that differs from the file name
     for _, r in ipairs(self.order) do if r.rec.run_id == id then run = r break end end
   end
-  if not run or #run.segs == 0 or not self:matches(run, entity, project) then return nil end
+  if not run or not present(run) or not self:matches(run, entity, project) then return nil end
   return run
 end
 
@@ -680,7 +723,7 @@ function B:select(entity, project, filters, order, op)
   local now = core.time()
   local list = {}
   for _, run in ipairs(self.order) do
-    if #run.segs > 0 and self:matches(run, entity, project) then
+    if present(run) and self:matches(run, entity, project) then
       local a = self:attrs(run, now)
       if pred(a) then list[#list + 1] = {run = run, attrs = a, k = ord.sort_key(a), seq = run.seq} end
     end
@@ -756,7 +799,7 @@ function B:projects_page(entity, o)
   self:refresh()
   local by = {}
   for _, run in ipairs(self.order) do
-    if #run.segs > 0 and (entity == self.settings.entity or entity == run_entity(self, run)) then
+    if present(run) and (entity == self.settings.entity or entity == run_entity(self, run)) then
       local p = run_project(self, run)
       local created = created_time(run)
       local cur = by[p]
@@ -787,7 +830,7 @@ function B:sweep(entity, project, name)
   self:refresh()
   local n, running, first = 0, false, nil
   for _, run in ipairs(self.order) do
-    if #run.segs > 0 and run.rec.sweep_id == name and self:matches(run, entity, project) then
+    if present(run) and run.rec.sweep_id == name and self:matches(run, entity, project) then
       n = n + 1
       local a = self:attrs(run)
       if a.state == "running" then running = true end
@@ -1196,7 +1239,7 @@ end
 function B:ids()
   self:refresh()
   local out = {}
-  for _, run in ipairs(self.order) do if #run.segs > 0 then out[#out + 1] = run.id end end
+  for _, run in ipairs(self.order) do if present(run) then out[#out + 1] = run.id end end
   return out
 end
 
