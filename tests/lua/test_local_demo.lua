@@ -238,6 +238,24 @@ t.eq(finished, 1, "live run: on_finish once")
 t.ok(core.monotonic() - t0 < 8, "live rows arrived through file events (the poll is every 60 s)")
 t.ok(w.ticks >= 3, "ticks: " .. w.ticks)
 w:stop()
+
+-- a live run that stops logging while its writer lives: on_stale "silent", then on_recover
+local stale, recovered = {}, 0
+local w2 = watch{project = la.settings.entity .. "/" .. la.settings.project, api = la, every = 0.2,
+  id = "demo-stale", stale = {factor = 3, floor = 1, heartbeat = 3},
+  on_stale = function(run, info) if run.id == "livestal" then stale[#stale + 1] = info.kind end end,
+  on_recover = function(run) if run.id == "livestal" then recovered = recovered + 1 end end,
+}
+local live2 = demo.live(tmp, {id = "livestal"})
+for _ = 1, 10 do live2.step(); sleep(0.02) end
+waited = 0
+while #stale == 0 and waited < 6 do sleep(0.1); waited = waited + 0.1 end
+t.eq(stale, {"silent"}, "a quiet run whose writer lives is stale and silent")
+for _ = 1, 3 do live2.step(); sleep(0.1) end
+sleep(0.5)
+t.eq(recovered, 1, "it recovers when rows come again")
+live2.finish(0)
+w2:stop()
 la.backend:close()
 
 -- }======

@@ -571,6 +571,8 @@ function B:liveness(run, now)
   local state, how
   if pid and (not host or host == hostname()) then
     state, how = fswatch.pid_alive(pid) and "running" or "crashed", "pid"
+    -- a writer process known alive is a heartbeat (wandb-core may not write for minutes)
+    if state == "running" then hb = now end
   else
     state, how, pid = (mt and now - mt < self.live_window) and "running" or "crashed", "mtime", nil
   end
