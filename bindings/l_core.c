@@ -177,6 +177,14 @@ static int core_job_failed(lua_State *L) {
   return 0;
 }
 
+/* core.set_exit_status(n) -- the process's exit status (Lua-side commands: 2 for usage) */
+static int core_set_exit_status(lua_State *L) {
+  lua_Integer n = luaL_checkinteger(L, 1);
+  luaL_argcheck(L, n >= 0 && n <= 125, 1, "exit status from 0 to 125 expected");
+  rw_host_of(L)->exit_status = (int)n;
+  return 0;
+}
+
 /* core.stop() -- stop like SIGTERM: no new ticks, in-flight work finishes */
 static int core_stop(lua_State *L) {
   rw_app *app = rw_app_of(L);
@@ -271,6 +279,7 @@ static const luaL_Reg core_funcs[] = {
   {"slice_end", core_slice_end},
   {"job_failed", core_job_failed},
   {"stop", core_stop},
+  {"set_exit_status", core_set_exit_status},
   {"stats", core_stats},
   {"file_mode", core_file_mode},
   {"getpid", core_getpid},

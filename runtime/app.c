@@ -114,6 +114,7 @@ int rw_app_run(rw_app *app) {
   if (rw_host_load(app->host) != 0) return 2;
   ev_run(app->loop, 0);
   if (app->interrupted) return 130;
+  if (app->host->exit_status >= 0) return app->host->exit_status;
   if (app->host->job_failures > 0) return 1;
   return 0;
 }

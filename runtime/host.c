@@ -223,6 +223,7 @@ rw_host *rw_host_new(rw_app *app, char *err, size_t errlen) {
     return NULL;
   }
   h->app = app;
+  h->exit_status = -1;
   h->mem_limit = app && app->opt->mem_limit ? app->opt->mem_limit : RW_DEFAULT_MEM_LIMIT;
   h->L = lua_newstate(host_alloc, h);
   if (!h->L) {

@@ -51,6 +51,7 @@ typedef struct rw_host {
   double slice_budget;        /* seconds the current slice may run */
   int slice_abort;            /* the hook stopped the current slice (budget exceeded) */
   int job_failures;           /* jobs that raised, for the exit status */
+  int exit_status;            /* set by a Lua-side command (core.set_exit_status); -1 = none */
   int load_failed;
 } rw_host;
 

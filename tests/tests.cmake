@@ -39,7 +39,7 @@ foreach(src ${RW_SH_TESTS})
   add_test(NAME sh/${name} COMMAND bash ${src})
   set_tests_properties(sh/${name} PROPERTIES
     ENVIRONMENT "RW_TESTS=${RW_TESTS};RW_SHARED=${CMAKE_SOURCE_DIR}/../shared;RW_BIN=$<TARGET_FILE:runwatch>;RW_SRC=${CMAKE_SOURCE_DIR}"
-    SKIP_RETURN_CODE 77 TIMEOUT 300)
+    SKIP_RETURN_CODE 77 TIMEOUT 900)
 endforeach()
 
 # The W&B test server's own tests (node:test), when its dependencies are installed.

@@ -225,7 +225,7 @@ function M.start()
     local mod = require("runwatch.commands." .. opts.command)
     task.new(function()
       local status = mod.main(opts.args)
-      if status and status ~= 0 then core.job_failed() end
+      if math.type(status) == "integer" and status ~= 0 then core.set_exit_status(status) end
     end, {script = opts.command, job = "main"})
   end
 end
