@@ -69,6 +69,12 @@ for _, s in ipairs(specs) do
   end
 end
 
+-- a directory that is not there: the world's failure, as a CommError naming it
+local okn, errn = pcall(function() return #api.open("local:" .. tmp .. "/nope").runs() end)
+t.ok(not okn and require("runwatch.errors").is(errn) and tostring(errn):find("nope: No such file", 1, true),
+  "a missing directory: CommError: " .. tostring(errn))
+t.checkerr("a directory expected", require("runwatch.local.backend").new, "")
+
 -- a run seen running by its files' age turns crashed when they stop changing
 do
   local b = require("runwatch.local.backend").new(tmp, {live_window = 0})

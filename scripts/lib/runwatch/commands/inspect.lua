@@ -75,7 +75,7 @@ local function report(s, info)
   end
   if s.producer then out("  writer     " .. s.producer) end
   out(string.format("  size       %d bytes, %d read, %s block alignment", s.size, s.bytes_read, s.alignment or "standard"))
-  out(string.format("  records    %d: %s", s.records, sorted_counts(s.counts)))
+  out(string.format("  records    %d%s%s", s.records, s.records > 0 and ": " or "", sorted_counts(s.counts)))
   local c = s.chunks or {}
   out(string.format("  chunks     %d full, %d first, %d middle, %d last; %d pads (%d bytes)",
     c.full or 0, c.first or 0, c.middle or 0, c.last or 0, c.pads or 0, c.pad_bytes or 0))
