@@ -57,8 +57,9 @@ M.SPECS = {
     config = {lr = 0.02, optimizer = "sgd", batch_size = 256, model = {layers = 18, width = 512}, seed = 5},
     loss0 = 2.3, floor = 0.6, tau = 80, exit = nil, online = true},
   -- still running on another machine (a shared file system): no exit record, no writer PID to
-  -- ask here, so it counts as running while its files changed in the last 10 minutes
-  {id = "dmo6prog", name = "mnist-in-progress", group = "mnist", tags = {"sweep"}, steps = 120,
+  -- ask here, so it counts as running while its files changed in the last 10 minutes. It gets
+  -- a new id ("p" and 7 digits of the time) each time the demo is written: a new run started.
+  {id = "dmo6prog", fresh_id = true, name = "mnist-in-progress", group = "mnist", tags = {"sweep"}, steps = 120,
     config = {lr = 0.001, optimizer = "adam", batch_size = 64, model = {layers = 8, width = 512}, seed = 8},
     loss0 = 2.3, floor = 0.1, tau = 100, exit = nil, running = true, host = "gpu-node-7", online = true},
 }
@@ -184,8 +185,12 @@ function M.write(dir)
   mkdirs(dir .. "/wandb")
   for _, name in ipairs(fswatch.dir(dir .. "/wandb") or {}) do
     for _, spec in ipairs(M.SPECS) do
-      if name:match("run%-%d+_%d+%-" .. spec.id .. "$") then rm_tree(dir .. "/wandb/" .. name) end
+      local pat = spec.fresh_id and "p%d%d%d%d%d%d%d" or spec.id
+      if name:match("run%-%d+_%d+%-" .. pat .. "$") then rm_tree(dir .. "/wandb/" .. name) end
     end
+  end
+  for _, spec in ipairs(M.SPECS) do
+    if spec.fresh_id then spec.id = string.format("p%07d", os.time() % 10000000) end
   end
   local host = fswatch.hostname()
   for n, spec in ipairs(M.SPECS) do

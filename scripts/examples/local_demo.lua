@@ -54,7 +54,7 @@ end
 -- a watch on the same runs: in `once` mode it ticks once; with `runwatch run` it reacts as
 -- soon as a run file grows (see scripts/demo/make_runs.lua for a live run)
 print("\nwatch:")
-watch{project = a.settings.entity .. "/" .. a.settings.project, api = a, every = "5s", id = "local-demo",
+local w = watch{project = a.settings.entity .. "/" .. a.settings.project, api = a, every = "5s", id = "local-demo",
   on_new_run = function(run) print(string.format("  seen %-9s %-9s last step %d", run.id, run.state, run.last_step)) end,
   on_history = function(run, rows)
     local last = rows[#rows]
@@ -63,3 +63,10 @@ watch{project = a.settings.entity .. "/" .. a.settings.project, api = a, every =
   on_finish = function(run) print("  " .. run.id .. " finished") end,
   on_crash = function(run) print("  " .. run.id .. " crashed") end,
 }
+spawn(function()
+  while w.ticks == 0 do sleep(0.05) end
+  if w.last_stats.rows == 0 then
+    print("  (nothing new: a watch delivers each row once, across restarts; its cursors are in the state " ..
+      "database. Write the demo runs again for a new run in progress, or give --state a new file.)")
+  end
+end)

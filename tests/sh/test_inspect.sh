@@ -11,11 +11,11 @@ expect_exit 0 $RW once $LIB --local "$demo" "$RW_SRC/scripts/examples/local_demo
 expect_match "$tmp/out" "^6 local runs in "
 expect_match "$tmp/out" "^dmo4fail +failed +cifar-oom +90 "
 expect_match "$tmp/out" "^dmo5crsh +crashed "
-expect_match "$tmp/out" "^dmo6prog +running "
+expect_match "$tmp/out" "^p[0-9]{7} +running "
 expect_match "$tmp/out" "best finished run with lr < 0.1: dmo3wide"
 expect_match "$tmp/out" "dmo2hilr diverged: NaN loss at step 150"
 expect_match "$tmp/out" "local runs are read-only"
-expect_match "$tmp/out" "dmo6prog: 120 new rows, step 119"
+expect_match "$tmp/out" "p[0-9]{7}: 120 new rows, step 119"
 
 # usage
 expect_exit 1 $RW inspect $LIB
