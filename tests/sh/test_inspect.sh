@@ -18,11 +18,11 @@ expect_match "$tmp/out" "local runs are read-only"
 expect_match "$tmp/out" "p[0-9]{7}: 120 new rows, step 119"
 
 # usage
-expect_exit 1 $RW inspect $LIB
+expect_exit 2 $RW inspect $LIB
 expect_match "$tmp/err" "no PATH given"
-expect_exit 0 $RW inspect $LIB -- --help
+expect_exit 0 $RW inspect $LIB --help
 expect_match "$tmp/out" "^usage: runwatch inspect PATH"
-expect_exit 1 $RW inspect $LIB -- --bogus "$demo"
+expect_exit 2 $RW inspect $LIB --bogus "$demo"
 expect_match "$tmp/err" "unknown option '--bogus'"
 
 # a wandb/ parent directory: every run, state, tail of the killed run
@@ -45,11 +45,13 @@ expect_match "$tmp/out" "records    1225: summary 801, history 400, stats 13, ou
 expect_exit 0 $RW inspect $LIB "$(dirname "$f")"
 expect_match "$tmp/out" "complete   yes"
 
-# --json (after --: the C option parser owns options before it)
-expect_exit 0 $RW inspect $LIB -- --json "$f"
+# --json, after or before the path
+expect_exit 0 $RW inspect $LIB "$f" --json
 expect_match "$tmp/out" '"history_rows": 400'
 expect_match "$tmp/out" '"state": "finished"'
 expect_match "$tmp/out" '"errors": \[\]'
+expect_exit 0 $RW inspect $LIB --json "$f"
+expect_match "$tmp/out" '^\[$'
 
 # damaged copies: errors with offsets, exit 1
 mkdir -p "$tmp/bad"

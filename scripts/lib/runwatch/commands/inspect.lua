@@ -18,8 +18,8 @@ Options:
   --json       one JSON array with an object per .wandb file
   -h, --help   this help
 
-Exit status: 0 every file read cleanly; 1 a file has errors or cannot be read, nothing was
-found, or the command line is wrong.
+Exit status: 0 every file read cleanly; 1 a file has errors or cannot be read, or nothing
+was found; 2 usage error.
 ]]
 
 local function out(s) core.write(s .. "\n") end
@@ -134,10 +134,10 @@ function M.main(args)
   for _, a in ipairs(args or {}) do
     if a == "--json" then want_json = true
     elseif a == "-h" or a == "--help" then out(M.USAGE); return 0
-    elseif a:sub(1, 1) == "-" and a ~= "-" then err("runwatch inspect: unknown option '" .. a .. "'\n" .. M.USAGE); return 1
+    elseif a:sub(1, 1) == "-" and a ~= "-" then err("runwatch inspect: unknown option '" .. a .. "'\n" .. M.USAGE); return 2
     else paths[#paths + 1] = a end
   end
-  if #paths == 0 then err("runwatch inspect: no PATH given\n" .. M.USAGE); return 1 end
+  if #paths == 0 then err("runwatch inspect: no PATH given\n" .. M.USAGE); return 2 end
   local status = 0
   local results = {}
   local first = true
