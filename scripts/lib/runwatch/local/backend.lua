@@ -58,7 +58,8 @@ local function default_project(dir)
   if p:match("%.wandb$") and not is_dir(p) then p = dirname(p) end
   for _ = 1, 3 do
     local b = basename(p)
-    if b == "wandb" or b == ".wandb" or b:match("^offline%-run%-") or b:match("^run%-%d") then p = dirname(p)
+    if b == "wandb" or b == ".wandb" or b == "latest-run" or b:match("^offline%-run%-") or b:match("^run%-%d") then
+      p = dirname(p)
     else break end
   end
   local b = basename(p)
@@ -98,7 +99,7 @@ function M.new(dir, opts)
     dir = dir,
     abs = absolute(dir),
     live_window = opts.live_window or M.defaults.live_window,
-    settings = {entity = opts.entity or "local", project = opts.project or default_project(dir),
+    settings = {entity = opts.entity or "local", project = opts.project or default_project(normalize(absolute(dir))),
       base_url = "local:" .. dir, local_dir = dir},
     dirs = {},            -- directory path -> {mtime, names, files = {names of *.wandb}}
     subdirs = {},         -- root -> {name = {path, has (a .wandb seen)} or false (not a directory)}
