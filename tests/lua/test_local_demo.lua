@@ -23,6 +23,12 @@ local function spit(path, s)
   f:close()
 end
 
+local function ids(list)
+  local out = {}
+  for _, r in ipairs(list) do out[#out + 1] = r.id end
+  return out
+end
+
 local tmp = os.tmpname()
 os.remove(tmp)
 assert(fswatch.mkdir(tmp))
@@ -71,6 +77,24 @@ for _, s in ipairs(specs) do
   end
 end
 
+-- other layouts: a project's .wandb/ with a latest-run symlink, one run directory, one file
+do
+  local base = os.tmpname()
+  os.remove(base)
+  local src = specs[1].dir
+  os.execute(string.format("mkdir -p '%s/proj/.wandb' && cp -r '%s' '%s/proj/.wandb/' && ln -s '%s' '%s/proj/.wandb/latest-run'",
+    base, src, base, src:match("[^/]+$"), base))
+  local b1 = api.open("local:" .. base .. "/proj")
+  t.eq(ids(b1.runs()), {"dmo1base"}, "a project directory with .wandb/ (latest-run not counted twice)")
+  t.eq(b1.settings.project, "proj", "its project is the directory's name")
+  local b2 = api.open("local:" .. base .. "/proj/.wandb/latest-run")
+  t.eq(b2.run("dmo1base").history_line_count, 300, "latest-run itself: one run directory")
+  t.eq(b2.settings.project, "proj", "... in project proj")
+  local b3 = api.open("local:" .. specs[1].file)
+  t.eq(b3.run("dmo1base").state, "finished", "one .wandb file")
+  os.execute("rm -rf '" .. base .. "'")
+end
+
 -- a directory that is not there: the world's failure, as a CommError naming it
 local okn, errn = pcall(function() return #api.open("local:" .. tmp .. "/nope").runs() end)
 t.ok(not okn and require("runwatch.errors").is(errn) and tostring(errn):find("nope: No such file", 1, true),
@@ -87,11 +111,6 @@ end
 
 -- {====== filters, order, pages
 
-local function ids(list)
-  local out = {}
-  for _, r in ipairs(list) do out[#out + 1] = r.id end
-  return out
-end
 t.eq(ids(la.runs(nil, {group = "mnist", state = "finished"}, {order = "+created_at"})), {"dmo1base", "dmo2hilr", "dmo3wide"}, "group and state")
 t.eq(ids(la.runs(nil, {tags = "sweep"}, {order = "+created_at"})), {"dmo2hilr", "dmo3wide", PROG}, "a tag")
 t.eq(ids(la.runs(nil, {["config.model.width"] = {["$gte"] = 1024}})), {"dmo3wide"}, "nested config")

@@ -389,10 +389,15 @@ function B:roots()
   return roots
 end
 
-local function wandb_files(names)
+-- the *.wandb regular files among a directory's names (a ".wandb" directory is W&B's own
+-- directory, not a log)
+local function wandb_files(dir, names)
   local out = {}
   for _, n in ipairs(names) do
-    if n:match("%.wandb$") then out[#out + 1] = n end
+    if n:match(".%.wandb$") and n:sub(1, 1) ~= "." then
+      local st = fswatch.stat(dir .. "/" .. n)
+      if st and st.type == "file" then out[#out + 1] = n end
+    end
   end
   return out
 end
@@ -403,7 +408,7 @@ function B:dir_files(path, st)
   if d and d.mtime == st.mtime then return d.files end
   local names = fswatch.dir(path)
   if not names then return {} end
-  d = {mtime = st.mtime, files = wandb_files(names), names = names}
+  d = {mtime = st.mtime, files = wandb_files(path, names), names = names}
   self.dirs[path] = d
   return d.files
 end
