@@ -64,6 +64,9 @@ M.SPECS = {
     loss0 = 2.3, floor = 0.1, tau = 100, exit = nil, running = true, host = "gpu-node-7", online = true},
 }
 
+-- What every demo run's config records add to its initial config (scratch is removed again).
+M.CONFIG_UPDATE = {epochs = 3, data = {augment = true, dataset = "mnist-demo"}, scratch = 1}
+
 local function dir_name(spec, start)
   return (spec.online and "run-" or "offline-run-") .. os.date("%Y%m%d_%H%M%S", start) .. "-" .. spec.id
 end
@@ -82,6 +85,9 @@ local function open_run(dir, spec, start, host)
     job_type = "train", tags = spec.tags, notes = spec.notes, host = host or "demo-host", sweep_id = spec.sweep,
     start_time = start, config = spec.config, git_remote = "https://example.com/demo.git",
     git_commit = "0123456789abcdef0123456789abcdef01234567"})
+  -- config changed after init (wandb.config.update), then a key removed: config records
+  w:write(W.config(M.CONFIG_UPDATE))
+  w:write(W.config(nil, {"scratch"}))
   return setmetatable({w = w, spec = spec, start = start, dir = rundir, n = 0, summary = {},
     noise = rng(spec.config.seed or 7), dt = 0.5}, Run)
 end

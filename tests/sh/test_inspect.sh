@@ -35,13 +35,13 @@ expect_match "$tmp/out" "state      crashed \(writer process [0-9]+ is gone\)"
 expect_match "$tmp/out" "state      running \(from the files' last change"
 expect_match "$tmp/out" "tail       40 bytes of an unfinished record at byte"
 expect_match "$tmp/out" "complete   no"
-expect_match "$tmp/out" "chunks     [0-9]+ full, 4 first, 0 middle, 4 last"
+expect_match "$tmp/out" "chunks     [0-9]+ full, 3 first, 0 middle, 3 last; 1 pads \(4 bytes\)"
 expect_match "$tmp/out" "keys       8: _runtime _step _timestamp acc loss lr train/samples_per_sec val_loss"
 
 # one .wandb file, one run directory
 f=$(ls "$demo"/wandb/run-*-dmo3wide/run-dmo3wide.wandb)
 expect_exit 0 $RW inspect $LIB "$f"
-expect_match "$tmp/out" "records    1225: summary 801, history 400, stats 13, output_raw 8, exit 1, header 1, run 1"
+expect_match "$tmp/out" "records    1227: summary 801, history 400, stats 13, output_raw 8, config 2, exit 1, header 1, run 1"
 expect_exit 0 $RW inspect $LIB "$(dirname "$f")"
 expect_match "$tmp/out" "complete   yes"
 
