@@ -353,7 +353,7 @@ if BIN then
     print("DONE", r.history_line_count, r.last_step, json.encode(r.summary, {sort_keys = true}))
     require("runwatch.core").stop() end)]])
   f:close()
-  p = io.popen("timeout 60 " .. sh_quote(BIN) .. " run --cpu-budget 0.004 --lib-dir " .. sh_quote(LIB) .. " --local " ..
+  p = io.popen("timeout 120 " .. sh_quote(BIN) .. " run --cpu-budget 0.002 --lib-dir " .. sh_quote(LIB) .. " --local " ..
     sh_quote(RUNS) .. " " .. sh_quote(script) .. " 2>&1")
   o = p:read("a"); p:close()
   os.remove(script)

@@ -192,16 +192,33 @@ end
 
 -- {====== runs and segments
 
+local reset_run
+
+-- A job can be stopped anywhere (its CPU budget), so a new run is complete before it is
+-- registered, and the list in discovery order is rebuilt when a registration was cut short.
 local function new_run(self, id)
-  self.seq = self.seq + 1
-  local run = {id = id, segs = {}, seq = self.seq}
+  local run = {id = id, segs = {}, seq = self.seq + 1}
+  reset_run(run)
+  self.order_dirty = true
+  self.seq = run.seq
   self.runs[id] = run
   self.order[#self.order + 1] = run
+  self.order_dirty = false
   return run
 end
 
+local function check_order(self)
+  if not self.order_dirty then return end
+  local list = {}
+  for _, run in pairs(self.runs) do list[#list + 1] = run end
+  table.sort(list, function(a, b) return a.seq < b.seq end)
+  self.order = list
+  self.order_dirty = false
+end
+
 -- Forget everything parsed for a run (a file shrank or was replaced): it is read again.
-local function reset_run(run)
+function reset_run(run)
+  run.resetting = true     -- until the end: a reset cut short is done again
   run.rec = {tags = json.array({})}
   run.config = {}
   run.summary = {}
@@ -221,6 +238,7 @@ local function reset_run(run)
     seg.offset, seg.size, seg.fatal, seg.open_error = nil, nil, nil, nil
     seg.run_seen = false
   end
+  run.resetting = false
 end
 
 local RUN_FIELDS = {"entity", "project", "display_name", "notes", "group", "job_type", "sweep_id", "host",
@@ -232,7 +250,10 @@ local function apply(run, seg, si, rec)
   local ty = rec.type
   if ty == "history" then
     local n0 = run.nrows
-    if n0 > 0 and run.row_off[n0] == rec.offset and run.row_seg[n0] == si then return end
+    if n0 > 0 and run.row_off[n0] == rec.offset and run.row_seg[n0] == si then
+      run.last_step = run.steps[n0]
+      return
+    end
     local step = rec.step
     if step == nil then
       for _, it in ipairs(rec.items) do
@@ -246,8 +267,8 @@ local function apply(run, seg, si, rec)
       return
     end
     local n = run.nrows + 1
-    run.nrows = n
     run.steps[n], run.row_seg[n], run.row_off[n] = step, si, rec.offset
+    run.nrows = n          -- after the entry is complete (a job may be stopped anywhere)
     run.last_step = step
     for _, it in ipairs(rec.items) do
       local k = it.nested_key and it.nested_key[1] or it.key
@@ -265,7 +286,8 @@ local function apply(run, seg, si, rec)
     local n0 = #run.stats_off
     if n0 > 0 and run.stats_off[n0] == rec.offset and run.stats_seg[n0] == si then return end
     local n = n0 + 1
-    run.stats_seg[n], run.stats_off[n], run.stats_time[n] = si, rec.offset, rec.timestamp
+    run.stats_seg[n], run.stats_time[n] = si, rec.timestamp
+    run.stats_off[n] = rec.offset      -- last: its length is the count
     for _, it in ipairs(rec.items) do run.sys["system." .. it.key] = it.value_json end
     if rec.timestamp then run.last_stats_time = rec.timestamp end
   elseif ty == "run" then
@@ -355,20 +377,19 @@ local function add_segment(self, path, rundir)
   local name = basename(path)
   local id = name:match("^run%-(.+)%.wandb$") or name:match("^(.+)%.wandb$")
   local dname = basename(rundir)
-  local seg = {path = path, dir = rundir, time = dir_time(dname), dirname = dname,
-    offline = dname:match("^offline%-") ~= nil}
-  self.segs[path] = seg
-  local run = self.runs[id]
-  if not run then
-    run = new_run(self, id)
-    reset_run(run)
+  local run = self.runs[id] or new_run(self, id)
+  local seg
+  for _, sg in ipairs(run.segs) do if sg.path == path then seg = sg end end
+  if not seg then
+    seg = {path = path, dir = rundir, time = dir_time(dname), dirname = dname,
+      offline = dname:match("^offline%-") ~= nil, run = run}
+    run.segs[#run.segs + 1] = seg
+    if #run.segs > 1 then
+      sort_segs(run)
+      reset_run(run)      -- segments are applied in time order: read them again in that order
+    end
   end
-  run.segs[#run.segs + 1] = seg
-  seg.run = run
-  if #run.segs > 1 then
-    sort_segs(run)
-    reset_run(run)      -- segments are applied in time order: read them again in that order
-  end
+  self.segs[path] = seg   -- registered last: a cut-short registration is simply done again
   if self.subscribed then self:watch_path(path) end
   return run
 end
@@ -417,6 +438,7 @@ end
 -- changed (an entry was added or removed); subdirectories are looked into until they hold a
 -- .wandb file.
 function B:discover()
+  check_order(self)
   local roots, single = self:roots()
   local found = {}
   if single then
@@ -473,6 +495,7 @@ end
 
 -- Brings one run up to date (new bytes of its segments).
 function B:update_run(run)
+  if run.resetting then reset_run(run) end
   for _ = 1, 3 do
     local again = false
     for si, seg in ipairs(run.segs) do
