@@ -77,9 +77,12 @@ local function fail(path, msg, level)
   error(string.format("bad filter at %s: %s", path == "" and "(top level)" or path, msg), level + 1)
 end
 
+-- Text must be what the encoder writes: UTF-8, or a lone surrogate in WTF-8 form (W&B answers
+-- may hold those, and json.decode keeps them), so a value read from a run can be filtered on.
 local function check_utf8(path, s, what, level)
-  local ok, bad_at = utf8.len(s)
-  if not ok then fail(path, string.format("%s is not valid UTF-8 (byte %d)", what, bad_at), level + 1) end
+  if utf8.len(s) or pcall(json.encode, s) then return end
+  local _, at = utf8.len(s)
+  fail(path, string.format("%s is not valid UTF-8 (byte %d)", what, at), level + 1)
 end
 
 -- The walk's state: the tables on the current path (cycle check) and its depth.
