@@ -104,7 +104,7 @@ static void request_done(rw_http_req *req, void *ud) {
     push_origin(L, lua_tostring(L, -2));
     lua_pushfstring(L, "%s: %s", lua_tostring(L, -1), msg);
     lua_remove(L, -2);
-    lua_pushinteger(L, req->too_big ? -1 : (lua_Integer)req->result);
+    lua_pushinteger(L, (req->too_big || req->result == CURLE_FILESIZE_EXCEEDED) ? -1 : (lua_Integer)req->result);
     lua_remove(L, -4);                            /* drop the url */
     nargs = 3;
   } else {

@@ -33,7 +33,7 @@ ApiMT.__index = function(self, k)
 end
 
 -- Api{base_url=, api_key=, entity=, project=, timeout=, deadline=, retry_base=, retry_cap=,
---     rate=, burst=, concurrency=, local_dir=} -> Api
+--     rate=, burst=, concurrency=, max_size=, local_dir=} -> Api
 function M.Api(o)
   o = o or {}
   if type(o) ~= "table" then error("bad argument #1 to 'Api' (table expected)", 2) end
@@ -49,7 +49,7 @@ function M.Api(o)
         deadline = o.deadline and d(o.deadline, "deadline", 2) or nil,
         retry_base = o.retry_base and d(o.retry_base, "retry_base", 2) or nil,
         retry_cap = o.retry_cap and d(o.retry_cap, "retry_cap", 2) or nil,
-        rate = o.rate, burst = o.burst, concurrency = o.concurrency})
+        rate = o.rate, burst = o.burst, concurrency = o.concurrency, max_size = o.max_size})
     end
   end
   local self = setmetatable({_ = {backend = backend, dry_run = o.dry_run == nil and opts.dry_run or o.dry_run,

@@ -6,15 +6,18 @@ local task = require "runwatch.task"
 
 local M = {}
 
+-- Errors about the caller's options are raised at the script's line: the public functions
+-- (request, get, post) all call do_request directly, never as a tail call, so the script is
+-- always 4 levels above seconds().
 local function seconds(v, what)
   if v == nil then return nil end
-  return require("runwatch.schedule").duration(v, what, 4)
+  local secs = require("runwatch.schedule").duration(v, what, 4)   -- not a tail call: keeps the frame count
+  return secs
 end
 
--- request{method=, url=, headers=, body=, timeout=, connect_timeout=, max_size=, output=}
-function M.request(opts)
+local function do_request(opts)
   if type(opts) ~= "table" then
-    error("bad argument #1 to 'request' (table expected, got " .. type(opts) .. ")", 2)
+    error("bad argument #1 to 'request' (table expected, got " .. type(opts) .. ")", 3)
   end
   local o = {}
   for k, v in pairs(opts) do o[k] = v end
@@ -43,12 +46,19 @@ function M.request(opts)
   return res
 end
 
+-- request{method=, url=, headers=, body=, timeout=, connect_timeout=, max_size=, output=}
+function M.request(opts)
+  local res, err, code = do_request(opts)
+  return res, err, code
+end
+
 -- get(url [, opts])
 function M.get(url, opts)
   local o = {}
   for k, v in pairs(opts or {}) do o[k] = v end
   o.method, o.url = "GET", url
-  return M.request(o)
+  local res, err, code = do_request(o)
+  return res, err, code
 end
 
 -- post(url, body [, opts]) -- a table body is sent as JSON
@@ -56,7 +66,8 @@ function M.post(url, body, opts)
   local o = {}
   for k, v in pairs(opts or {}) do o[k] = v end
   o.method, o.url, o.body = "POST", url, body
-  return M.request(o)
+  local res, err, code = do_request(o)
+  return res, err, code
 end
 
 -- json(res) -> decoded body of a 2xx JSON response, or nil, err

@@ -56,6 +56,15 @@ setmetatable(G, {__index = function(t, k)
   return v
 end})
 
+-- Scripts get the debug library without sethook: a job could otherwise switch off the hook that
+-- enforces its CPU budget and spin forever.
+local script_debug = {}
+for k, v in pairs(debug) do script_debug[k] = v end
+script_debug.sethook = function()
+  error("debug.sethook is not available to scripts (it would switch off the CPU budget)", 2)
+end
+G.debug = script_debug
+
 -- print goes through the host's redaction, like the log.
 local function redacting_print(...)
   local n = select("#", ...)
@@ -89,7 +98,10 @@ local function lint(path, src)
       if not ok then add(pos, tostring(err):gsub("^[^:]*:%d+: ", "")) end
     elseif fname == "cron" then
       local ok, err = cronmod.valid(arg)
-      if not ok then add(pos, err) end
+      if not ok then add(pos, err)
+      elseif not cronmod.parse(arg):next(os.time(), "UTC") then
+        add(pos, string.format('bad cron expression "%s": it never fires', arg))
+      end
     end
   end
   for pos, key, q, arg in src:gmatch("()%f[%w_%[]%[?[\"']?([%a_]+)[\"']?%]?%s*=%s*([\"'])(.-)%3") do
@@ -195,10 +207,17 @@ function M.load_script(path, code)
   if path then
     local f, ferr = io.open(path, "r")
     if not f then return false, "cannot open script " .. tostring(ferr) end
-    local src = f:read("a")
+    local rok, src, rerr = pcall(f.read, f, "a")       -- a script larger than --mem-limit
     f:close()
+    if not rok then return false, path .. ": out of memory while loading (" .. tostring(src) .. ")" end
+    if not src then return false, "cannot read script " .. path .. ": " .. tostring(rerr) end
+    if src:sub(1, 3) == "\239\187\191" then src = src:sub(4) end   -- a UTF-8 BOM, as lua.c skips it
     if src:sub(1, 1) == "#" then src = "--" .. src end   -- allow a #! line
-    fn, err = load(src, "@" .. path, "t", env)
+    local lok
+    lok, fn, err = pcall(load, src, "@" .. path, "t", env)
+    if not lok then fn, err = nil, path .. ": out of memory while loading (" .. tostring(fn) .. ")" end
+    -- every load error names the script (binary chunks, memory, the parser's limits say nothing)
+    if not fn and not tostring(err):find(path, 1, true) then err = path .. ": " .. tostring(err) end
     if fn and opts.mode == "check" then
       local problems = lint(path, src)
       if #problems > 0 then return false, table.concat(problems, "\n") end

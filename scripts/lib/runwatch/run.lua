@@ -21,6 +21,9 @@ local function null(v) if v == json.null then return nil end return v end
 local function decode_obj(s, what, run)
   if s == nil or s == json.null then return {} end
   if type(s) == "table" then return s end
+  if type(s) ~= "string" then
+    errors.raise({message = string.format("malformed %s for run %s: %s instead of a JSON string", what, run, type(s))}, 3)
+  end
   local v, err = json.decode(s)
   if type(v) ~= "table" then
     errors.raise({message = string.format("malformed %s JSON for run %s: %s", what, run, tostring(err))}, 3)

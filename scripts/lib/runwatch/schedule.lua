@@ -77,7 +77,7 @@ function Schedule:next_run() return (not self.stopped) and self.next_at or nil e
 -- every(interval, fn, {jitter =, immediate =, name =, cpu_budget =})
 function M.every(interval, fn, opts)
   local secs = M.duration(interval, "interval", 2)
-  if secs <= 0 then error("bad interval " .. tostring(interval) .. ": must be more than 0", 2) end
+  if secs < 0.001 then error("bad interval " .. tostring(interval) .. ": must be at least 1 ms", 2) end
   local s = new_schedule("every", interval, fn, opts, 2)
   opts = opts or {}
   local jitter = opts.jitter and M.duration(opts.jitter, "jitter", 2) or 0
@@ -121,6 +121,9 @@ function M.cron(expr, fn, opts)
   if tz ~= "local" and tz ~= "UTC" then error("bad option tz '" .. tostring(tz) .. "' (\"local\" or \"UTC\" expected)", 2) end
   local okp, c = pcall(require("runwatch.cron").parse, expr)
   if not okp then error(tostring(c):gsub("^[^:]*:%d+: ", ""), 2) end
+  if not c:next(math.floor(core.time()), tz) then
+    error(string.format('bad cron expression "%s": it never fires', expr), 2)
+  end
   local s = new_schedule("cron", expr, fn, opts, 2)
   s.cron = c
   if once_mode() then

@@ -240,6 +240,18 @@ function M.open(path, opts)
       end
       return
     end
+    -- a database at version 0 with tables of its own belongs to another program: never give it
+    -- our tables or switch it to WAL
+    if d:first("PRAGMA user_version").user_version == 0 then
+      local names = {}
+      for row in d:rows("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name") do
+        names[#names + 1] = row.name
+      end
+      if #names > 0 then
+        error(string.format("%s is not a runwatch state database (it has the tables %s); nothing was " ..
+          "changed: give runwatch another --state", path, table.concat(names, ", ")), 0)
+      end
+    end
     local mode = d:first("PRAGMA journal_mode = WAL").journal_mode
     if mode ~= "wal" then error("state database " .. path .. ": cannot use WAL mode (got " .. tostring(mode) .. ")", 0) end
     d:exec("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = OFF")

@@ -23,6 +23,24 @@ local function null(v) if v == json.null then return nil end return v end
 
 function B:gql(query, vars, opts) return self.client:graphql(query, vars, opts) end
 
+-- A run node must look like one: a table with string id and name, config and summaries as
+-- JSON strings (or absent). Anything else is a malformed answer: a CommError, not an error from
+-- deep inside the library.
+local function check_node(r, op)
+  if r == nil or r == json.null then return nil end
+  local ok = type(r) == "table" and type(r.id) == "string" and type(r.name) == "string"
+  if ok then
+    for _, f in ipairs({"config", "summaryMetrics", "systemMetrics"}) do
+      local v = r[f]
+      if v ~= nil and v ~= json.null and type(v) ~= "string" then ok = false end
+    end
+  end
+  if not ok then
+    errors.raise({message = "malformed run in the W&B answer (" .. op .. ")", op = op, exc = r}, 3)
+  end
+  return r
+end
+
 -- The app URL for run links, as the SDK derives it (WANDB_APP_URL, api.wandb.X -> wandb.X).
 function B:app_url()
   local env = os.getenv("WANDB_APP_URL")
@@ -54,8 +72,8 @@ function B:run(entity, project, id, full, opts)
     {project = project, entity = entity, name = id},
     {op = "Run", timeout = opts and opts.timeout, deadline = opts and opts.timeout})
   local p = null(data.project)
-  local r = p and null(p.run)
-  return r
+  if p ~= nil and type(p) ~= "table" then errors.raise({message = "malformed project in the W&B answer (Run)", op = "Run"}, 2) end
+  return check_node(p and p.run, "Run")
 end
 
 -- runs_page(e, p, {filters = json string, order, per_page, cursor, full}) ->
@@ -69,7 +87,7 @@ function B:runs_page(entity, project, o)
   local conn = null(p.runs) or {edges = {}, pageInfo = {hasNextPage = false}}
   local nodes, last = {}, nil
   for i, edge in ipairs(conn.edges) do
-    nodes[i] = edge.node
+    nodes[i] = check_node(edge.node, "Runs")
     last = edge.cursor
   end
   return {count = null(p.runCount) or #nodes, nodes = nodes, cursor = last,

@@ -40,6 +40,7 @@ function M.new(s, opts)
     deadline = opts.deadline or M.retry_defaults.deadline,
     retry_base = opts.retry_base or M.retry_defaults.base,
     retry_cap = opts.retry_cap or M.retry_defaults.cap,
+    max_size = opts.max_size,                -- cap on one answer's size (bytes); nil = http's default
     stats = {requests = 0, retries = 0, bytes = 0, errors = 0},
   }, Client)
   c.bucket = budget.get(c.origin, {rate = opts.rate, burst = opts.burst, concurrency = opts.concurrency})
@@ -90,7 +91,8 @@ local function backend_message(body)
     if type(doc.errors) == "table" then
       local msgs = {}
       for _, e in ipairs(doc.errors) do
-        msgs[#msgs + 1] = type(e) == "table" and tostring(e.message) or tostring(e)
+        if type(e) == "table" and type(e.message) == "string" then msgs[#msgs + 1] = e.message
+        elseif type(e) == "string" or type(e) == "number" then msgs[#msgs + 1] = tostring(e) end
       end
       if #msgs > 0 then return table.concat(msgs, "; "), doc.errors end
     end
@@ -105,7 +107,7 @@ end
 function Client:attempt(body, op, timeout)
   self.bucket:acquire()
   local res, err, code = http.request{
-    method = "POST", url = self.url, body = body, timeout = timeout,
+    method = "POST", url = self.url, body = body, timeout = timeout, max_size = self.max_size,
     headers = {
       ["Authorization"] = self:auth_header(),
       ["Content-Type"] = "application/json",
@@ -116,7 +118,8 @@ function Client:attempt(body, op, timeout)
   self.bucket:release()
   self.stats.requests = self.stats.requests + 1
   if not res then
-    return nil, errors.new{message = err, op = op, exc = err, retryable = true,
+    -- an answer over the size cap will not get smaller on a retry
+    return nil, errors.new{message = err, op = op, exc = err, retryable = code ~= -1,
       sent_maybe = not CONNECT_FAILED[code]}
   end
   self.stats.bytes = self.stats.bytes + #res.body
