@@ -25,7 +25,9 @@ printed=0
 for round in $(seq 1 20); do
   $RW once $LIB --cpu-budget 100000 --state "$db" "$tmp/writer.lua" > "$tmp/w.out" 2> "$tmp/w.err" &
   pid=$!
-  sleep "$(awk -v r="$RANDOM" 'BEGIN { printf "%.3f", 0.05 + (r % 400) / 1000 }')"
+  # wait for the writer's first commit (a sanitizer build starts slowly), then kill at random
+  for _ in $(seq 1 600); do [ -s "$tmp/w.out" ] && break; sleep 0.05; done
+  sleep "$(awk -v r="$RANDOM" 'BEGIN { printf "%.3f", (r % 400) / 1000 }')"
   kill -9 "$pid" 2>/dev/null
   wait "$pid" 2>/dev/null
   last=$(grep -E '^[0-9]+$' "$tmp/w.out" | tail -1)
