@@ -32,6 +32,8 @@ for (let i = 2; i < process.argv.length; i++) {
   else if (a === '--runwatch') o.runwatch = val();
   else if (a === '--measure') o.measure = val();
   else if (a === '--profile') o.profile = true;
+  else if (a === '--lib-dir') o.libDir = val();
+  else if (a === '--no-baseline') o.noBaseline = true;
   else { console.error(`measure.js: unknown option ${a}`); process.exit(2); }
 }
 const only = new Set(o.only.split(','));
@@ -127,6 +129,7 @@ let stateSeq = 0;
 function rwArgs(mode, script, extra = []) {
   stateSeq++;
   return [mode, '--log-level', 'warn', '--cpu-budget', '120', '--state', path.join(OUT, `state-${stateSeq}.db`),
+    ...(o.libDir ? ['--lib-dir', o.libDir] : []),
     ...extra, path.join(HERE, 'workloads', script)];
 }
 
@@ -154,6 +157,9 @@ async function workloadA() {
   const rw = await runClient('a-runwatch', o.runwatch, rwArgs('once', 'list.lua'), { BENCH_PROJECT: project });
   if (rw.result.runs !== S.runs) throw new Error(`(a) runwatch saw ${rw.result.runs} runs`);
   progress(`(a) runwatch: ${rw.proc.wall.toFixed(1)} s, ${rw.log.requests} requests`);
+  row('a', 'runwatch', { wall: rw.proc.wall, requests: rw.log.requests, bytes: rw.log.bytes, cpu: rw.proc.cpu, rss_kb: rw.proc.maxrss_kb });
+  results.workloads.a = { gen, runwatch: rw };
+  if (o.noBaseline) return { rw: rw.proc.wall, bl: NaN, rwReq: rw.log.requests };
   progress(`(a) baseline: the SDK's sequence on the first ${S.baselineRuns} runs (then extrapolated to ${S.runs})`);
   const bl = await runClient('a-baseline', 'node', baselineArgs('list', '--project', project, '--limit', String(S.baselineRuns)), {});
   if (bl.result.runs !== S.baselineRuns) throw new Error(`(a) baseline saw ${bl.result.runs} runs`);
@@ -167,8 +173,7 @@ async function workloadA() {
   }
   const blx = { wall: bl.proc.wall * f, requests: Math.round(req), bytes, cpu: bl.proc.cpu * f, rss_kb: bl.proc.maxrss_kb,
     measured: { runs: S.baselineRuns, wall: bl.proc.wall, requests: bl.log.requests, bytes: bl.log.bytes, cpu: bl.proc.cpu } };
-  results.workloads.a = { gen, runwatch: rw, baseline: bl, baseline_extrapolated: blx };
-  row('a', 'runwatch', { wall: rw.proc.wall, requests: rw.log.requests, bytes: rw.log.bytes, cpu: rw.proc.cpu, rss_kb: rw.proc.maxrss_kb });
+  Object.assign(results.workloads.a, { baseline: bl, baseline_extrapolated: blx });
   row('a', 'baseline', { wall: blx.wall, requests: blx.requests, bytes: blx.bytes, cpu: blx.cpu, rss_kb: blx.rss_kb },
     f === 1 ? '' : `measured on ${S.baselineRuns} runs (${bl.proc.wall.toFixed(1)} s, ${bl.log.requests} req), x${f} (serial: linear); RSS as measured`);
   return { rw: rw.proc.wall, bl: blx.wall, rwReq: rw.log.requests };
@@ -185,13 +190,15 @@ async function workloadB() {
   const rw = await runClient('b-runwatch', o.runwatch, rwArgs('run', 'tick.lua'), { BENCH_PROJECT: project, BENCH_STEPS: '10' }, { clearLog: false });
   if (rw.result.rows !== S.running * 10) throw new Error(`(b) runwatch delivered ${rw.result.rows} rows`);
   progress(`(b) runwatch: tick ${rw.result.phase.wall.toFixed(2)} s, ${rw.log.requests} requests`);
+  const ph = (c) => ({ wall: c.result.phase.wall, requests: c.log.requests, bytes: c.log.bytes, cpu: c.result.phase.cpu, rss_kb: c.proc.maxrss_kb });
+  row('b', 'runwatch', ph(rw), 'the tick only; RSS = process peak');
+  results.workloads.b = { gen, runwatch: rw };
+  if (o.noBaseline) return { rw: rw.result.phase.wall, bl: NaN, rwReq: rw.log.requests };
   await fresh(gen);
   progress('(b) baseline: first listing, simulate 10 steps, measured tick (Runs pages + one RunFullHistory per run)');
   const bl = await runClient('b-baseline', 'node', baselineArgs('tick', '--project', project, '--steps', '10'), {}, { clearLog: false });
   if (bl.result.rows !== S.running * 10) throw new Error(`(b) baseline found ${bl.result.rows} rows`);
-  results.workloads.b = { gen, runwatch: rw, baseline: bl };
-  const ph = (c) => ({ wall: c.result.phase.wall, requests: c.log.requests, bytes: c.log.bytes, cpu: c.result.phase.cpu, rss_kb: c.proc.maxrss_kb });
-  row('b', 'runwatch', ph(rw), 'the tick only; RSS = process peak');
+  results.workloads.b.baseline = bl;
   row('b', 'baseline', ph(bl), 'the tick only; RSS = process peak');
   return { rw: rw.result.phase.wall, bl: bl.result.phase.wall, rwReq: rw.log.requests };
 }
@@ -213,6 +220,7 @@ async function workloadC() {
     out[mode] = rw;
     row('c', `runwatch ${mode === 'seq' ? 'sequential' : 'map, 8 at once'}`, { wall: rw.proc.wall, requests: rw.log.requests, bytes: rw.log.bytes, cpu: rw.proc.cpu, rss_kb: rw.proc.maxrss_kb });
   }
+  if (o.noBaseline) return { seq: out.seq.proc.wall, par: out.par.proc.wall, bl: NaN };
   progress('(c) baseline: scan_history per run, serially');
   const bl = await runClient('c-baseline', 'node', baselineArgs('scan', '--project', project, '--limit', String(S.baselineRuns)), {});
   if (bl.result.rows !== S.baselineRuns * S.steps) throw new Error(`(c) baseline read ${bl.result.rows} rows`);
@@ -229,7 +237,7 @@ function median(a) { const s = [...a].sort((x, y) => x - y); return s[Math.floor
 function repeatMeasure(label, cmd, args, n) {
   const mfile = path.join(OUT, `d-${label}.measure.json`);
   const state = fs.mkdtempSync(path.join(OUT, 'state-'));
-  spawnSync(o.measure, ['-n', String(n), '-q', '-o', mfile, '--', cmd, ...args], { env: { ...process.env, XDG_STATE_HOME: state }, stdio: 'inherit' });
+  spawnSync(o.measure, ['-n', String(n), '-q', '-o', mfile, '--', cmd, ...args], { env: { ...process.env, XDG_STATE_HOME: state }, stdio: ['ignore', 'ignore', 'pipe'] });
   fs.rmSync(state, { recursive: true, force: true });
   const runs = fs.readFileSync(mfile, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   return { n: runs.length, wall: median(runs.map((r) => r.wall)), wall_min: Math.min(...runs.map((r) => r.wall)),
@@ -240,7 +248,7 @@ function repeatMeasure(label, cmd, args, n) {
 async function workloadD() {
   const n = SIZES.d.repeat;
   progress(`(d) startup: runwatch once -e 'print(1)', ${n} times (median)`);
-  const rw = repeatMeasure('runwatch', o.runwatch, ['once', '-e', 'print(1)'], n);
+  const rw = repeatMeasure('runwatch', o.runwatch, ['once', ...(o.libDir ? ['--lib-dir', o.libDir] : []), '-e', 'print(1)'], n);
   const floor = repeatMeasure('true', '/bin/true', [], n);
   // the real interpreter, not a version manager's shell shim in front of it
   const pybin = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
@@ -379,14 +387,17 @@ function printTable(verdicts) {
   out.push('');
   out.push('| workload | speedup (baseline wall / runwatch wall) | target | met? |');
   out.push('|---|---|---|---|');
-  for (const v of verdicts) out.push(`| ${v.w} | ${v.ratio} | ${v.target} | ${v.met ? 'yes' : 'NO'}${v.why ? ' — ' + v.why : ''} |`);
+  for (const v of verdicts) {
+    if (/NaN/.test(v.ratio)) out.push(`| ${v.w} | (no baseline run) | ${v.target} | - |`);
+    else out.push(`| ${v.w} | ${v.ratio} | ${v.target} | ${v.met ? 'yes' : 'NO'}${v.why ? ' — ' + v.why : ''} |`);
+  }
   return out.join('\n');
 }
 
 async function main() {
   if (o.profile) return profile();
   const t0 = Date.now();
-  progress(`latency ${o.latency} ms per request; ${o.quick ? 'quick sizes' : 'full sizes'}; load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} on ${os.cpus().length} CPUs; output in ${OUT}`);
+  progress(`${o.libDir ? `Lua library from ${o.libDir}; ` : ''}latency ${o.latency} ms per request; ${o.quick ? 'quick sizes' : 'full sizes'}; load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} on ${os.cpus().length} CPUs; output in ${OUT}`);
   const verdicts = [];
   const x = (a, b) => `${(a / b).toFixed(1)}x`;
   if (only.has('a')) {

@@ -98,12 +98,17 @@ function M.lprof()
 end
 if os.getenv("BENCH_LPROF") == "1" then M.lprof() end
 
--- BENCH_GC=stop|generational: experiments on the collector's share (profiles only; the bench
+-- BENCH_GC=stop|generational|incremental:P:S: experiments on the collector's share (profiles only; the bench
 -- itself runs with the runtime's default)
+-- BENCH_GC=incremental:PAUSE:STEPMUL sets the incremental collector's parameters.
 local gc = os.getenv("BENCH_GC")
 if gc == "stop" then collectgarbage("stop")
 elseif gc == "generational" then collectgarbage("generational")
-elseif gc and gc ~= "" then error("BENCH_GC: stop or generational") end
+elseif gc and gc:match("^incremental:") then
+  local pause, stepmul = gc:match("^incremental:(%d+):(%d+)$")
+  assert(pause, "BENCH_GC=incremental:PAUSE:STEPMUL")
+  collectgarbage("incremental", tonumber(pause), tonumber(stepmul))
+elseif gc and gc ~= "" then error("BENCH_GC: stop, generational or incremental:PAUSE:STEPMUL") end
 
 -- }======
 
