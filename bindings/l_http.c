@@ -182,7 +182,11 @@ static int http_request(lua_State *L) {
   o.timeout = rw_opt_number(L, 1, "timeout", RW_DEFAULT_TIMEOUT);
   o.connect_timeout = rw_opt_number(L, 1, "connect_timeout", RW_DEFAULT_CONNECT_TIMEOUT);
   if (o.timeout < 0 || o.connect_timeout < 0) return luaL_error(L, "bad field 'timeout' (negative)");
-  o.max_size = (size_t)rw_opt_integer(L, 1, "max_size", (lua_Integer)RW_DEFAULT_MAX_BODY);
+  {
+    lua_Integer ms = rw_opt_integer(L, 1, "max_size", (lua_Integer)RW_DEFAULT_MAX_BODY);
+    if (ms <= 0) return luaL_error(L, "bad field 'max_size' (a positive number of bytes expected)");
+    o.max_size = (size_t)ms;
+  }
   o.output = rw_opt_string(L, 1, "output", NULL);
   o.follow = rw_opt_boolean(L, 1, "follow", 0);
   o.insecure = rw_opt_boolean(L, 1, "insecure", 0) && r->h->app->opt->insecure;

@@ -47,21 +47,35 @@ function Bucket:refill()
   return rate
 end
 
--- Wake waiters that can go now; schedule a wake-up for the next token otherwise.
+-- Seconds until the next token: at the current rate, or (when the server said the quota is
+-- used up) when its reset comes.
+function Bucket:next_token_in(rate)
+  local now = core.now()
+  if rate <= 0 then return math.max(0.001, self.slow_until - now) end
+  local wait = (1 - self.tokens) / rate
+  if now < self.slow_until and now + wait > self.slow_until then
+    wait = math.max(0.001, self.slow_until - now)   -- the normal rate is back by then
+  end
+  return wait
+end
+
+-- Wake waiters that can go now; schedule a wake-up for the next token otherwise. A waiter is
+-- always resumed from a timer, never from inside pump: pump may run inside a job that is asking
+-- for a token itself, and resuming from there would re-enter that job.
 function Bucket:pump()
   while #self.waiters > 0 and self.active < self.concurrency do
     local rate = self:refill()
     if self.tokens < 1 then
       if not self.wake then
-        local wait = (1 - self.tokens) / math.max(rate, 1e-3)
-        self.wake = timer.new(wait, 0, function() self.wake = nil; self:pump() end):start()
+        self.wake = timer.new(self:next_token_in(rate), 0, function() self.wake = nil; self:pump() end):start()
       end
       return
     end
     self.tokens = self.tokens - 1
     self.active = self.active + 1
     self.sent = self.sent + 1
-    table.remove(self.waiters, 1)()
+    local resume = table.remove(self.waiters, 1)
+    timer.new(0, 0, function() resume() end):start()
   end
 end
 
