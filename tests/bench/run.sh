@@ -30,7 +30,7 @@ while [ $# -gt 0 ]; do
     --profile) args+=(--profile); shift ;;
     --lib-dir) args+=(--lib-dir "$(cd "$2" && pwd)"); shift 2 ;;
     --no-baseline) args+=(--no-baseline); shift ;;
-    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
