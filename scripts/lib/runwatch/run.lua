@@ -409,13 +409,15 @@ function Run.history(self, o)
   return rows
 end
 
--- run:scan_history{keys=, page_size=1000, min_step=0, max_step=} -> iterator over every row,
--- paged by step (no step repeated or skipped at page boundaries); the next page is fetched
--- while the script handles the current one.
+-- run:scan_history{keys=, page_size=, min_step=0, max_step=} -> iterator over every row,
+-- paged by step (no step repeated or skipped at page boundaries). Without a page_size, windows
+-- of 10,000 steps (a tenth of the SDK's requests); two windows are fetched ahead while the
+-- script handles the current one. If the server caps a window's rows below what it holds, the
+-- rest of that window is asked for before moving on, so no row is skipped.
 function Run.scan_history(self, o)
   o = o or {}
   local s = st(self)
-  local page_size = o.page_size or 1000
+  local page_size = o.page_size or 10000
   if math.type(page_size) ~= "integer" or page_size < 1 then error("bad option page_size (positive integer expected)", 2) end
   local backend = s.api.backend
   if o.stream == "system" or o.stream == "events" then
@@ -424,38 +426,47 @@ function Run.scan_history(self, o)
     local i = 0
     return function() i = i + 1; return rows[i] end
   end
-  local last = backend:last_step(s.entity, s.project, s.attrs.name, o.stream)
+  local hk = null(s.attrs.historyKeys)
+  local last = hk and math.tointeger(null(hk.lastStep))
+  if not last then last = backend:last_step(s.entity, s.project, s.attrs.name, o.stream) end
   local stop = last + 1
   if o.max_step and o.max_step < stop then stop = o.max_step end
-  local off = o.min_step or 0
-  local function fetch(from)
-    return backend:history_page(s.entity, s.project, s.attrs.name, {min_step = from,
-      max_step = math.min(from + page_size, stop), page_size = page_size, keys = o.keys, stream = o.stream})
+  -- one window [from, to): all its rows, asking again from the last row when the server capped it
+  local function fetch(from, to)
+    local out = {}
+    while from < to do
+      local rows = backend:history_page(s.entity, s.project, s.attrs.name, {min_step = from,
+        max_step = to, page_size = page_size, keys = o.keys, stream = o.stream})
+      for _, r in ipairs(rows) do out[#out + 1] = r end
+      local tail = rows[#rows] and math.tointeger(rows[#rows]._step)
+      if #rows < page_size or not tail or tail + 1 >= to then break end
+      from = tail + 1
+    end
+    return out
   end
-  local rows, i, pending = {}, 0, nil
-  local next_off = off
-  local function prefetch()
-    if next_off < stop then
-      local from = next_off
-      next_off = next_off + page_size
+  local queue = {}            -- windows being fetched, in order
+  local next_off = o.min_step or 0
+  local function fill()
+    while #queue < 2 and next_off < stop do
+      local from, to = next_off, math.min(next_off + page_size, stop)
+      next_off = to
       local slot = {}
-      slot.task = task.new(function() slot.rows = fetch(from) end, {quiet = true})
-      pending = slot
-    else
-      pending = nil
+      slot.task = task.new(function() slot.rows = fetch(from, to) end, {quiet = true})
+      queue[#queue + 1] = slot
     end
   end
-  prefetch()
+  fill()
+  local rows, i = {}, 0
   return function()
     while true do
       i = i + 1
       if rows[i] ~= nil then return rows[i] end
-      if not pending then return nil end
-      local slot = pending
+      local slot = table.remove(queue, 1)
+      if not slot then return nil end
       local ok, err = slot.task:wait()
       if not ok then error(slot.task.errvalue or err, 0) end
       rows, i = slot.rows or {}, 0
-      prefetch()
+      fill()
     end
   end
 end

@@ -191,7 +191,10 @@ function M.parallel(fns, opts)
     table.sort(errs, function(a, b) return a.i < b.i end)
     error(errs[1].err, 0)
   end
-  return results
+  -- release what the sub-jobs captured as soon as the caller has the results
+  local out = results
+  results, fns = nil, nil
+  return out
 end
 
 -- map(list, fn, {limit = 8}) -> {fn(list[1], 1), fn(list[2], 2), ...}

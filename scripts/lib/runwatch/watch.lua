@@ -373,15 +373,20 @@ function Group:tick()
   local nodes = self:poll(stats)
   local any_history = false
   for _, w in ipairs(self.watches) do if w.wants_history then any_history = true end end
-  local rows = any_history and self:fetch_history(nodes, stats) or {}
-  for _, w in ipairs(self.watches) do
-    if not w.stopped then
-      for _, n in ipairs(nodes) do
-        local st = state_mod()
-        if st then
-          st.transaction(function() w:process(n, rows[n.name] or (any_history and {} or nil), now, stats) end)
-        else
-          w:process(n, rows[n.name] or (any_history and {} or nil), now, stats)
+  -- one poll page of runs at a time: their new rows are fetched, delivered and dropped before
+  -- the next page's, so memory follows the page size, not the number of running runs
+  for first = 1, #nodes, self.per_page do
+    local chunk = {table.unpack(nodes, first, math.min(first + self.per_page - 1, #nodes))}
+    local rows = any_history and self:fetch_history(chunk, stats) or {}
+    for _, w in ipairs(self.watches) do
+      if not w.stopped then
+        for _, n in ipairs(chunk) do
+          local st = state_mod()
+          if st then
+            st.transaction(function() w:process(n, rows[n.name] or (any_history and {} or nil), now, stats) end)
+          else
+            w:process(n, rows[n.name] or (any_history and {} or nil), now, stats)
+          end
         end
       end
     end
