@@ -213,6 +213,7 @@ t.eq(db:first("SELECT k FROM u WHERE k = 'tx'"), nil, "rolled back")
 
 -- {====== lifetimes: close, <close>, use after close, GC
 do
+  collectgarbage(); collectgarbage()       -- statements of earlier sections are garbage: gone first
   local before = live()
   local st = db:prepare("SELECT 1 AS one")
   local iter, s2 = db:rows("SELECT k FROM u")
