@@ -105,6 +105,7 @@ static int fsw_new(lua_State *L) {
                   "interval must be a non-negative number of seconds");
   }
   f = lua_newuserdatauv(L, sizeof *f, 2);
+  memset(f, 0, sizeof *f);            /* ev_stat keeps fields ev_stat_init does not set */
   f->h = rw_host_of(L);
   f->ref = LUA_NOREF;
   f->closed = 0;
