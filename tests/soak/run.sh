@@ -100,7 +100,7 @@ rss() { awk '/^VmRSS:/ {print $2}' "/proc/$daemon/status" 2>/dev/null; }
 fds() { ls "/proc/$daemon/fd" 2>/dev/null | wc -l; }
 echo "soak: $minutes min against $url (live simulation every $live_ms ms; $runs runs, $running running); daemon pid $daemon"
 echo "faults change every 30 s: ${phases[*]}; a NaN loss is injected every 60 s"
-printf '%6s %8s %5s %8s %6s  %s\n' t_s rss_kb fds rows lists phase
+printf '%6s %8s %7s %5s %8s %6s  %s\n' t_s rss_kb lua_kb fds rows lists phase
 end=$((SECONDS + minutes * 60))
 start=$SECONDS
 phase_i=0; phase=${phases[0]}; next_phase=$((start + 30)); next_sample=$((start + 10)); next_nan=$((start + 45))
@@ -114,8 +114,9 @@ while [ $SECONDS -lt $end ]; do
     counters=$(grep 'soak counters' "$tmp/daemon.err" | tail -1)
     rows=$(echo "$counters" | sed -n 's/.* rows=\([0-9]*\).*/\1/p'); rows=${rows:-0}
     lists=$(echo "$counters" | sed -n 's/.* lists=\([0-9]*\).*/\1/p'); lists=${lists:-0}
-    printf '%6d %8s %5s %8s %6s  %s\n' $((now - start)) "$r" "$f" "$rows" "$lists" "$phase"
-    echo "$((now - start)) $r $f $rows $lists" >> "$tmp/samples"
+    luakb=$(echo "$counters" | sed -n 's/.* lua_kb=\([0-9]*\).*/\1/p'); luakb=${luakb:-0}
+    printf '%6d %8s %7s %5s %8s %6s  %s\n' $((now - start)) "$r" "$luakb" "$f" "$rows" "$lists" "$phase"
+    echo "$((now - start)) $r $f $rows $lists $luakb" >> "$tmp/samples"
     next_sample=$((next_sample + 10))
   fi
   if [ $now -ge $next_nan ] && [ "$phase" != server-down ]; then
@@ -140,7 +141,7 @@ kill -TERM "$daemon" 2>/dev/null; wait "$daemon"; rc=$?; daemon=""
 hooks=$(curl -sf "$url/_admin/hooks?name=soak" | grep -o '"seq"' | wc -l)
 echo
 awk -v warm="$warmup" '
-  $1 >= warm { n++; t[n] = $1; r[n] = $2; f[n] = $3; rows[n] = $4; lists[n] = $5 }
+  $1 >= warm { n++; t[n] = $1; r[n] = $2; f[n] = $3; rows[n] = $4; lists[n] = $5; lua[n] = $6 }
   END {
     if (n < 3) { print "too few samples after the warm-up for a verdict"; exit 2 }
     k = int(n / 3); if (k < 1) k = 1
@@ -156,6 +157,9 @@ awk -v warm="$warmup" '
     limit = r1 * 0.05; if (limit < 1024) limit = 1024
     printf "RSS after %d s of warm-up: min %d KB, max %d KB; mean of the first third %.0f KB, of the last third %.0f KB (%+.0f KB); slope %+.1f KB/min\n", warm, rmin, rmax, r1, r3, grow, slope
     printf "open fds: at most %d in the first third, %d in the last third\n", f1, f3
+    for (i = 1; i <= k; i++) l1 += lua[i]
+    for (i = n - k + 1; i <= n; i++) l3 += lua[i]
+    printf "Lua heap: mean of the first third %.0f KB, of the last third %.0f KB\n", l1 / k, l3 / k
     flat = (grow <= limit) && (f3 <= f1 + 2)
     p = n - k
     progress = rows[n] > rows[p] && lists[n] > lists[p]

@@ -56,4 +56,7 @@ every("5s", function()
   state.set("soak_stats", stats)
 end)
 
-every("10s", function() log.info("soak counters", stats) end)
+every("10s", function()
+  stats.lua_kb = math.floor(collectgarbage("count"))   -- the Lua heap, to tell it from C's
+  log.info("soak counters", stats)
+end)
