@@ -53,8 +53,8 @@ run_bounded 60 2 $RW once $LIB --mem-limit 64 "$s/eatmem.lua"; expect_match "$tm
 printf 'while true do end\n' > "$s/spin.lua"
 run_bounded 30 2 $RW once $LIB --cpu-budget 1 "$s/spin.lua"; expect_match "$tmp/err" 'CPU budget of 1 s'
 
-# a binary file (the start of the runwatch executable), a precompiled chunk, NUL bytes
-head -c 4096 "$RW_BIN" > "$s/elf.lua"
+# a binary file (an ELF header and random bytes), a precompiled chunk, NUL bytes
+{ printf '\177ELF\002\001\001\000'; head -c 4096 /dev/urandom; } > "$s/elf.lua"   # an executable's start
 run_bounded 20 2 $RW once $LIB "$s/elf.lua";           expect_match "$tmp/err" "elf.lua:1: unexpected symbol near '<\\\\127>'"
 printf 'print(1)\0garbage\n' > "$s/nul.lua"
 run_bounded 20 2 $RW once $LIB "$s/nul.lua";           expect_match "$tmp/err" 'nul.lua:1: unexpected symbol'
