@@ -210,8 +210,11 @@ mkdir -p "$st/dir.db"
 check_store "$st/dir.db" 'cannot open state database .*dir.db'
 # another program's SQLite database: refused, never given runwatch's tables or switched to WAL
 DB="$st/other.db" $RW once $LIB -e 'local d = require("runwatch.sqlite").open(os.getenv("DB")); d:exec("CREATE TABLE customers (id INTEGER, name TEXT); INSERT INTO customers VALUES (1, \"ada\")"); d:close()'
-lead="LEAD FIX (state.lua: refuse a database with foreign tables)"
 check_store "$st/other.db" 'not a runwatch state database'
+# ... also one that sets its own user_version (many programs do): not ours without our tables
+DB="$st/other_v3.db" $RW once $LIB -e 'local d = require("runwatch.sqlite").open(os.getenv("DB")); d:exec("CREATE TABLE settings (k TEXT, v TEXT); PRAGMA user_version = 1"); d:close()'
+lead="LEAD FIX (state.lua: at user_version >= 1, check that runwatch's tables are there before WAL)"
+check_store "$st/other_v3.db" 'not a runwatch state database'
 lead=
 # }======
 
