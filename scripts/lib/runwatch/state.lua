@@ -240,9 +240,22 @@ function M.open(path, opts)
       end
       return
     end
+    -- a database whose version says it is ours must have our tables; one that lacks them (another
+    -- program setting its own user_version) is refused before WAL or any change
+    local uv = d:first("PRAGMA user_version").user_version
+    if uv >= 1 and uv <= #migrations then
+      local have = {}
+      for row in d:rows("SELECT name FROM sqlite_master WHERE type = 'table'") do have[row.name] = true end
+      for _, name in ipairs({"kv", "cursors", "alerts", "outbox", "audit", "meta"}) do
+        if not have[name] then
+          error(string.format("%s is not a runwatch state database (user_version %d, but no table %s); " ..
+            "nothing was changed: give runwatch another --state", path, uv, name), 0)
+        end
+      end
+    end
     -- a database at version 0 with tables of its own belongs to another program: never give it
     -- our tables or switch it to WAL
-    if d:first("PRAGMA user_version").user_version == 0 then
+    if uv == 0 then
       local names = {}
       for row in d:rows("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name") do
         names[#names + 1] = row.name
