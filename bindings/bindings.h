@@ -22,6 +22,7 @@ int luaopen_runwatch_cron(lua_State *L);     /* l_cron.c: cron expressions and d
 int luaopen_runwatch_wandbfile(lua_State *L);/* l_wandbfile.c: .wandb transaction log reader */
 int luaopen_runwatch_sqlite(lua_State *L);   /* l_sqlite.c: runwatch.Db/Stmt on SQLite */
 int luaopen_runwatch_fswatch(lua_State *L);  /* l_fswatch.c: runwatch.FsWatch on ev_stat, fs facts */
+int luaopen_runwatch_lock(lua_State *L);     /* l_lock.c: runwatch.Lock, one writer process per file */
 
 /* Option-table field readers that raise "bad field 'name' (number expected, got string)". */
 lua_Number rw_opt_number(lua_State *L, int t, const char *field, lua_Number def);  /* may raise */

@@ -1,4 +1,5 @@
 /* Module runwatch.sqlite: runwatch.Db and runwatch.Stmt, full userdata around SQLite handles (mechanism only; policy is in runwatch.state). */
+#include <stdio.h>
 #include <string.h>
 #include <errno.h>
 #include <limits.h>
@@ -340,12 +341,38 @@ static int make_parents(const char *path) {
   return 0;
 }
 
-/* sqlite.open(path [, {readonly = false, busy_timeout_ms = 5000, create = true, private = false}])
+/* The URI "file:<path>?immutable=1" with the path percent-encoded, on the Lua stack. */
+static const char *immutable_uri(lua_State *L, const char *path) {
+  luaL_Buffer b;
+  const char *p;
+  luaL_buffinit(L, &b);
+  luaL_addstring(&b, "file:");
+  for (p = path; *p; p++) {
+    unsigned char c = (unsigned char)*p;
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+        c == '/' || c == '.' || c == '-' || c == '_' || c == '~') {
+      luaL_addchar(&b, (char)c);
+    } else {
+      char hex[4];
+      snprintf(hex, sizeof hex, "%%%02X", c);
+      luaL_addstring(&b, hex);
+    }
+  }
+  luaL_addstring(&b, "?immutable=1");
+  luaL_pushresult(&b);
+  return lua_tostring(L, -1);
+}
+
+/* sqlite.open(path [, {readonly = false, busy_timeout_ms = 5000, create = true, private = false,
+   immutable = false}])
    private: create missing parent directories with mode 0700 and a new file with mode 0600.
+   immutable: read-only, no locks, no -wal/-shm files created (a file nobody writes; used to
+   copy a state database for a dry run without touching anything next to it).
    -> Db, or nil, message, code ("cantopen", "corrupt", "busy", "io", ...) [-0, +1|3, e] */
 static int sqlite_open(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
-  int readonly, create, private, existed, rc, timeout;
+  const char *name;
+  int readonly, create, private, immutable, existed, rc, timeout;
   struct stat st;
   lua_Integer t;
   LDb *d;
@@ -353,10 +380,13 @@ static int sqlite_open(lua_State *L) {
   readonly = rw_opt_boolean(L, 2, "readonly", 0);
   create = rw_opt_boolean(L, 2, "create", 1);
   private = rw_opt_boolean(L, 2, "private", 0);
+  immutable = rw_opt_boolean(L, 2, "immutable", 0);
+  if (immutable) readonly = 1;
   t = rw_opt_integer(L, 2, "busy_timeout_ms", 5000);
   luaL_argcheck(L, t >= 0 && t <= 24 * 3600 * 1000, 2, "busy_timeout_ms out of range");
   timeout = (int)t;
   lua_settop(L, 2);
+  name = immutable ? immutable_uri(L, path) : path;     /* 3 when immutable (kept on the stack) */
   existed = stat(path, &st) == 0;
   if (private && !readonly && !existed && make_parents(path) != 0) {
     lua_pushnil(L);
@@ -364,14 +394,15 @@ static int sqlite_open(lua_State *L) {
     lua_pushliteral(L, "cantopen");
     return 3;
   }
-  d = lua_newuserdatauv(L, sizeof *d, 0);     /* 3: first, so __gc owns whatever follows */
+  d = lua_newuserdatauv(L, sizeof *d, 0);     /* first, so __gc owns whatever follows */
   d->db = NULL;
   d->stmts = NULL;
   d->h = rw_host_of(L);
   luaL_setmetatable(L, RW_DB);
-  rc = sqlite3_open_v2(path, &d->db,
+  rc = sqlite3_open_v2(name, &d->db,
                        (readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE |
-                        (create ? SQLITE_OPEN_CREATE : 0)) | SQLITE_OPEN_NOMUTEX, NULL);
+                        (create ? SQLITE_OPEN_CREATE : 0)) | SQLITE_OPEN_NOMUTEX |
+                       (immutable ? SQLITE_OPEN_URI : 0), NULL);
   if (rc == SQLITE_OK && private && !readonly && !existed && stat(path, &st) == 0)
     chmod(path, 0600);
   if (rc == SQLITE_OK) {

@@ -12,6 +12,7 @@ const rw_module rw_c_modules[] = {
   {"runwatch.wandbfile", luaopen_runwatch_wandbfile},
   {"runwatch.sqlite", luaopen_runwatch_sqlite},
   {"runwatch.fswatch", luaopen_runwatch_fswatch},
+  {"runwatch.lock", luaopen_runwatch_lock},
   /* RW_MODULES_END: add new modules above this line */
   {NULL, NULL}
 };

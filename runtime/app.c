@@ -113,6 +113,9 @@ int rw_app_open(rw_app *app, rw_options *opt) {
 int rw_app_run(rw_app *app) {
   if (rw_host_load(app->host) != 0) return 2;
   ev_run(app->loop, 0);
+  /* out of work without a stop: jobs still unfinished can never finish (they are reported) */
+  if (!app->stopping && !app->interrupted) rw_host_call_hook(app->host, "_finish");
+  rw_host_call_hook(app->host, "_exit");   /* the process is about to end (not a reload) */
   if (app->interrupted) return 130;
   if (app->host->exit_status >= 0) return app->host->exit_status;
   if (app->host->job_failures > 0) return 1;

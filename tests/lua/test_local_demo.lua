@@ -192,6 +192,7 @@ t.ok(not ok and tostring(err):find("local runs are read-only", 1, true), "delete
 ok, err = pcall(base.set_summary, base, {x = 1})
 t.ok(not ok and tostring(err):find("local runs are read-only", 1, true), "set_summary refused")
 t.ok(slurp(file) == before, "the file is unchanged")
+la.flush()
 t.eq(la.run("dmo1base").config.lr, 0.01, "the run reads back unchanged")
 local r = la.backend:download("file:///etc/passwd")
 t.eq(r, nil, "download outside the local directory is refused")

@@ -35,7 +35,7 @@ expect_match "$tmp/out" '^tagged [1-9][0-9]* wrong 0$'
 run_on_server "$RW once $LIB --dry-run '$EX/annotate_finished.lua' > '$tmp/dry' 2>&1; $RW once $LIB '$tmp/check_gap.lua'; $RW once $LIB '$EX/annotate_finished.lua' 2>/dev/null; $RW once $LIB '$tmp/check_gap.lua'" > "$tmp/out" 2>&1
 expect_match "$tmp/out" '^gap 0 nogap [1-9]'
 expect_match "$tmp/out" '^gap [1-9][0-9]* nogap'
-expect_match "$tmp/dry" 'would update rw-team/vision/.*'
+expect_match "$tmp/dry" 'would annotate rw-team/vision/.*'
 expect_match "$tmp/dry" 'summary.gen_gap: \(unset\) ->'
 # every example compiles and passes the linter
 for f in "$EX"/*.lua; do

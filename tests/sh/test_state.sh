@@ -100,12 +100,12 @@ if [ "$(cksum < "$db")" = "$sum_before" ]; then ok; else bad "status modified th
 # {====== 3. a store locked by another process
 db="$tmp/locked/state.db"
 expect_exit 0 $RW once $LIB --state "$db" -e 'state.set("a", 1)'
-check_locked() {   # $1: what holds the lock
+check_locked() {   # $1: what holds the lock, $2: the message expected
   local t0=$SECONDS
   $RW once $LIB --state "$db" "$tmp/uses_state.lua" > "$tmp/out" 2> "$tmp/err"
   local rc=$?
   if [ "$rc" != 0 ]; then ok; else bad "locked by $1: exit 0"; fi
-  expect_match "$tmp/err" "state database $db is locked: another runwatch probably uses the same --state"
+  expect_match "$tmp/err" "$2"
   expect_no_match "$tmp/out" 'should not get here'
   if [ $((SECONDS - t0)) -lt 30 ]; then ok; else bad "locked by $1: took $((SECONDS - t0)) s"; fi
 }
@@ -116,7 +116,8 @@ $RW once $LIB --cpu-budget 100 --state "$db" \
 holder=$!
 read -r line < "$tmp/held"
 if [ "$line" = held ]; then ok; else bad "the holder did not start: '$line'"; fi
-check_locked "a second runwatch"
+# one process writes a store: the second is refused at once, naming the first one's pid
+check_locked "a second runwatch" "state database $db is in use by another runwatch process \\(pid $holder"
 kill -9 "$holder" 2>/dev/null; wait "$holder" 2>/dev/null
 # (b) the sqlite3 command-line shell, when installed
 if command -v sqlite3 >/dev/null; then
@@ -126,7 +127,7 @@ if command -v sqlite3 >/dev/null; then
   exec 7> "$tmp/cli"
   printf 'BEGIN EXCLUSIVE;\nINSERT INTO meta VALUES (%s, %s, 0);\n' "'x'" "'1'" >&7
   sleep 0.5
-  check_locked "sqlite3"
+  check_locked "sqlite3" "state database $db is locked: another runwatch probably uses the same --state"
   printf 'ROLLBACK;\n.quit\n' >&7
   exec 7>&-
   wait "$cli" 2>/dev/null

@@ -9,6 +9,8 @@ local paths = require "runwatch.wb.paths"
 local filters_mod = require "runwatch.filters"
 local run_mod = require "runwatch.run"
 local runs_mod = require "runwatch.runs"
+local effects = require "runwatch.effects"
+local duration = require "runwatch.duration"
 
 local M = {}
 local Api = {}
@@ -34,16 +36,15 @@ end
 
 -- Api{base_url=, api_key=, entity=, project=, timeout=, deadline=, retry_base=, retry_cap=,
 --     rate=, burst=, concurrency=, max_size=, local_dir=} -> Api
-function M.Api(o)
+local function new_api(o, id)
   o = o or {}
-  if type(o) ~= "table" then error("bad argument #1 to 'Api' (table expected)", 2) end
-  local opts = core.options()
+  if type(o) ~= "table" then error("bad argument #1 to 'Api' (table expected)", 3) end
   local backend = o.backend
   if not backend then
     if o.local_dir then
       backend = require("runwatch.local.backend").new(o.local_dir)
     else
-      local d = require("runwatch.schedule").duration
+      local d = duration.parse
       backend = require("runwatch.wb.backend").new(o, {
         timeout = o.timeout and d(o.timeout, "timeout", 2) or nil,
         deadline = o.deadline and d(o.deadline, "deadline", 2) or nil,
@@ -52,10 +53,16 @@ function M.Api(o)
         rate = o.rate, burst = o.burst, concurrency = o.concurrency, max_size = o.max_size})
     end
   end
-  local self = setmetatable({_ = {backend = backend, dry_run = o.dry_run == nil and opts.dry_run or o.dry_run,
-    cache = {}, lists = {}, settings = backend.settings or {}}}, ApiMT)
+  local self = setmetatable({_ = {backend = backend, cache = {}, lists = {}, settings = backend.settings or {}}}, ApiMT)
+  -- effects name their api (an outbox entry outlives this object): the same scripts give the
+  -- same names after a restart
+  local s = rawget(self, "_")
+  s.id = effects.register_api(self, id or (o.local_dir and ("local:" .. o.local_dir)) or
+    ("wandb:" .. tostring(s.settings.base_url or "?")))
   return self
 end
+
+function M.Api(o) return new_api(o) end
 
 -- open("local:DIR") / open("https://host") -> Api
 function M.open(spec, o)
@@ -88,7 +95,7 @@ function Api.run(self, path, o)
   local key = entity .. "/" .. project .. "/" .. id
   local cached = s.cache[key]
   if cached then return cached end
-  if o and o.timeout then o = {timeout = require("runwatch.schedule").duration(o.timeout, "timeout", 2)} end
+  if o and o.timeout then o = {timeout = duration.parse(o.timeout, "timeout", 2)} end
   local attrs = s.backend:run(entity, project, id, true, o)
   if not attrs then
     errors.raise({message = "Could not find run " .. key, op = "Run", exc = "not found"}, 2)
@@ -115,7 +122,7 @@ function Api.runs(self, path, filters, o)
   local key = table.concat({entity, project, fjson, order, tostring(per_page), tostring(full)}, "\0")
   local cached = o.keep ~= false and s.lists[key]
   if cached then return cached end
-  local timeout = o.timeout and require("runwatch.schedule").duration(o.timeout, "timeout", 2) or nil
+  local timeout = o.timeout and duration.parse(o.timeout, "timeout", 2) or nil
   local keep = o.keep ~= false
   local list = runs_mod.new(self, entity, project, fjson, order, per_page, full, timeout, keep)
   if keep then s.lists[key] = list end
@@ -157,31 +164,17 @@ function Api.flush(self)
   s.cache, s.lists = {}, {}
 end
 
--- Dry-run output: one block per planned write, on stdout, secrets redacted.
-function Api.report_plan(self, title, lines)
-  local out = {"[dry-run] would " .. title}
-  for _, l in ipairs(lines) do out[#out + 1] = l end
-  core.write(table.concat(out, "\n") .. "\n")
-end
-
--- Every write is logged; with a state store it also lands in the audit log.
-function Api.audit(self, action, target, detail)
-  local t = require("runwatch.task").current()
-  core.log("info", action .. " " .. target, {change = detail}, t and t.script, t and t.job)
-  local ok, state = pcall(require, "runwatch.state")
-  if ok and state.audit then state.audit(action, target, "ok", detail) end
-end
-
 -- The default api, created on first use.
 local default
 local function get_default()
   if not default then
     local opts = core.options()
-    default = M.Api(opts.local_dir and {local_dir = opts.local_dir} or {})
+    default = new_api(opts.local_dir and {local_dir = opts.local_dir} or {}, "default")
   end
   return default
 end
 M.default = get_default
+effects.default_api = get_default
 
 setmetatable(M, {__index = function(_, k)
   return get_default()[k]

@@ -79,8 +79,28 @@ function Bucket:pump()
   end
 end
 
--- acquire(): waits for a token and a free slot (inside a job). Pair with release().
+-- The slot taken by acquire(), given back exactly once when the guard is closed: callers write
+-- `local _ <close> = bucket:acquire()`, so an error raised while the slot is held (a bad key,
+-- a malformed request) cannot leak it.
+local Guard = {__name = "runwatch.BudgetSlot"}
+Guard.__index = Guard
+function Guard:release()
+  if self.bucket then
+    local b = self.bucket
+    self.bucket = nil
+    b:release()
+  end
+end
+Guard.__close = Guard.release
+
+-- acquire() -> guard: waits for a token and a free slot (inside a job); the slot is held until
+-- the guard is closed (or its release() called).
 function Bucket:acquire()
+  self:take()
+  return setmetatable({bucket = self}, Guard)
+end
+
+function Bucket:take()
   self:refill()
   if #self.waiters == 0 and self.active < self.concurrency and self.tokens >= 1 then
     self.tokens = self.tokens - 1
@@ -94,6 +114,7 @@ function Bucket:acquire()
   self.waited = self.waited + (core.now() - t0)
 end
 
+-- release(): gives a slot back (use the guard acquire() returns rather than calling this)
 function Bucket:release()
   self.active = self.active - 1
   self:pump()

@@ -4,44 +4,22 @@
 -- a concurrent writer's other keys survive. In dry-run the change is printed, not sent.
 local core = require "runwatch.core"
 local json = require "runwatch.json"
-local diff = require "runwatch.diff"
 local errors = require "runwatch.errors"
 local task = require "runwatch.task"
+local duration = require "runwatch.duration"
+local effects = require "runwatch.effects"
+local run_changes = require "runwatch.run_changes"
 
 local M = {}
 local Run = {}          -- methods
 local RunMT = {__name = "runwatch.Run"}
 
-local INTERNAL_CONFIG = {_wandb = true, wandb_version = true}
-local SETTABLE = {name = "displayName", display_name = "displayName", notes = "notes",
-  description = "description", group = "group", job_type = "jobType"}
+local SETTABLE = run_changes.SETTABLE
 
 local function null(v) if v == json.null then return nil end return v end
 
-local function decode_obj(s, what, run)
-  if s == nil or s == json.null then return {} end
-  if type(s) == "table" then return s end
-  if type(s) ~= "string" then
-    errors.raise({message = string.format("malformed %s for run %s: %s instead of a JSON string", what, run, type(s))}, 3)
-  end
-  local v, err = json.decode(s)
-  if type(v) ~= "table" then
-    errors.raise({message = string.format("malformed %s JSON for run %s: %s", what, run, tostring(err))}, 3)
-  end
-  return v
-end
-
--- The unwrapped view of a raw config: {lr = 0.1} from {"lr": {"value": 0.1, "desc": null}}
-local function unwrap(raw)
-  local out = {}
-  for k, v in pairs(raw) do
-    if not INTERNAL_CONFIG[k] then
-      if type(v) == "table" and not json.is_array(v) and v.value ~= nil then out[k] = v.value
-      else out[k] = v end
-    end
-  end
-  return out
-end
+local decode_obj = run_changes.decode
+local unwrap = run_changes.unwrap
 M.unwrap = unwrap
 
 -- new(api, entity, project, attrs, full) -> Run
@@ -205,196 +183,82 @@ function Run.load(self, force)
   return self
 end
 
--- What the script changed since the run was loaded: {scalars, tags_added, tags_removed,
--- config_set, config_removed, summary_set, summary_removed}; nil when nothing.
-local function changes(self)
+-- The effect payload of a write to this run (effect_kinds.lua)
+local function target(self, fields)
   local s = st(self)
-  local c = {scalars = {}, n = 0}
-  for k, v in pairs(s.over) do
-    local field = SETTABLE[k]
-    if field and k ~= "display_name" then
-      local old = null(s.attrs[field])
-      local new = null(v)
-      if old ~= new then c.scalars[k] = v; c.n = c.n + 1 end
-    end
-  end
-  if s.tags then
-    c.tags_added, c.tags_removed = diff.tags(null(s.attrs.tags) or {}, s.tags)
-    c.n = c.n + #c.tags_added + #c.tags_removed
-  end
-  if s.config then
-    local orig = unwrap(decode_obj(s.attrs.config, "config", self.path))
-    c.config_set, c.config_removed = diff.keys(orig, s.config)
-    c.n = c.n + #c.config_removed
-    for _ in pairs(c.config_set) do c.n = c.n + 1 end
-  end
-  if s.summary then
-    local orig = decode_obj(s.attrs.summaryMetrics, "summary", self.path)
-    c.summary_set, c.summary_removed = diff.keys(orig, s.summary)
-    c.n = c.n + #c.summary_removed
-    for _ in pairs(c.summary_set) do c.n = c.n + 1 end
-  end
-  return c.n > 0 and c or nil
-end
-
--- The plan: merged values on top of fresh attrs, and the change lines to print.
-local function plan(self, c, fresh)
-  local p = {lines = {}, fields = {}, vars = {}}
-  local function line(s) p.lines[#p.lines + 1] = s end
-  local names = {name = {"display_name", "displayName"}, notes = {"notes", "notes"},
-    description = {"description", "description"}, group = {"groupName", "groupName"},
-    job_type = {"jobType", "jobType"}}
-  local keys = {}
-  for k in pairs(c.scalars) do keys[#keys + 1] = k end
-  table.sort(keys)
-  for _, k in ipairs(keys) do
-    local v = c.scalars[k]
-    local var, input = names[k][1], names[k][2]
-    p.vars[var] = v
-    p.fields[#p.fields + 1] = {var = var, input = input, type = "String"}
-    line(string.format("  %s: %s -> %s", k, diff.show(null(fresh[SETTABLE[k]])), diff.show(null(v))))
-  end
-  if c.tags_added and (#c.tags_added + #c.tags_removed) > 0 then
-    local have, out, seen = {}, {}, {}
-    for _, t in ipairs(c.tags_removed) do have[t] = "drop" end
-    for _, t in ipairs(null(fresh.tags) or {}) do
-      if have[t] ~= "drop" and not seen[t] then out[#out + 1] = t; seen[t] = true end
-    end
-    for _, t in ipairs(c.tags_added) do if not seen[t] then out[#out + 1] = t; seen[t] = true end end
-    p.vars.tags = json.array(out)
-    p.fields[#p.fields + 1] = {var = "tags", input = "tags", type = "[String!]"}
-    local parts = {}
-    for _, t in ipairs(c.tags_added) do parts[#parts + 1] = "+" .. t end
-    for _, t in ipairs(c.tags_removed) do parts[#parts + 1] = "-" .. t end
-    line("  tags: " .. table.concat(parts, " "))
-    p.tags = out
-  end
-  local function merge(kind, set, removed, fresh_json, wrap)
-    if not set then return end
-    local n = #removed
-    for _ in pairs(set) do n = n + 1 end
-    if n == 0 then return end
-    local raw = decode_obj(fresh_json, kind, self.path)
-    local view = wrap and unwrap(raw) or raw
-    local ks = {}
-    for k in pairs(set) do ks[#ks + 1] = k end
-    for _, k in ipairs(removed) do ks[#ks + 1] = k end
-    table.sort(ks, function(a, b) return tostring(a) < tostring(b) end)
-    for _, k in ipairs(ks) do
-      local new = set[k]
-      line(string.format("  %s.%s: %s -> %s", kind, tostring(k), diff.show(view[k]), new == nil and "(removed)" or diff.show(new)))
-      if new == nil then raw[k] = nil
-      elseif wrap then
-        local old = raw[k]
-        local desc = (type(old) == "table" and not json.is_array(old) and old.value ~= nil) and old.desc or json.null
-        raw[k] = {value = new, desc = desc == nil and json.null or desc}
-      else raw[k] = new end
-    end
-    return raw
-  end
-  local cfg = merge("config", c.config_set, c.config_removed, fresh.config, true)
-  if cfg then
-    p.vars.config = json.encode(cfg)
-    p.fields[#p.fields + 1] = {var = "config", input = "config", type = "JSONString"}
-    p.config = p.vars.config
-  end
-  local sm = merge("summary", c.summary_set, c.summary_removed, fresh.summaryMetrics, false)
-  if sm then
-    p.vars.summaryMetrics = json.encode(sm)
-    p.fields[#p.fields + 1] = {var = "summaryMetrics", input = "summaryMetrics", type = "JSONString"}
-    p.summary = p.vars.summaryMetrics
-  end
+  local p = {api = s.api.id, run = self.path}
+  for k, v in pairs(fields) do p[k] = v end
   return p
 end
+M.payload = target
 
--- run:update([{fresh = true}]) -> true when something was written (or planned in dry-run),
--- false when nothing changed. Fields the script did not change are not sent at all; changed
--- config/summary keys are applied on top of values read just before the write.
-function Run.update(self, opts)
-  opts = opts or {}
+-- After a write: the run shows what the server now holds (the effect's fresh read with our
+-- changes), or, when the write was queued by a handler, our changes on what it had.
+local function written(self, res, change)
   local s = st(self)
-  local c = changes(self)
+  if res and res.attrs then
+    s.attrs, s.full = res.attrs, true
+  elseif change then
+    local p = run_changes.plan(change, s.attrs, self.path)
+    s.attrs = run_changes.applied(s.attrs, p)
+  end
+  s.config_raw, s.config, s.summary, s.tags = nil, nil, nil, nil
+  s.over = {}
+end
+
+-- Runs a write effect; raises the CommError when it failed (as the W&B Python API does).
+local function write(self, kind, fields, change, level)
+  local res, err = effects.perform(kind, target(self, fields), {level = level + 1})
+  if res == nil then error(err, 0) end
+  if type(res) ~= "table" or res.dry_run then return true end
+  if res.attrs or (res.queued and change) then written(self, res, change) end
+  return true
+end
+
+-- run:update() -> true when something was written (or planned in dry-run, or queued by a
+-- handler), false when nothing changed. Fields the script did not change are not sent at all;
+-- changed config/summary keys are applied on top of values read just before the write.
+function Run.update(self)
+  local c = run_changes.of(st(self), self.path)
   if not c then
     core.log("debug", "update " .. self.path .. ": nothing changed")
     return false
   end
-  local fresh = s.attrs
-  if opts.fresh ~= false and not s.api.dry_run_no_read then
-    fresh = s.api.backend:run(s.entity, s.project, s.attrs.name, true)
-    if not fresh then errors.raise({message = "Could not find run " .. self.path, op = "Run"}, 2) end
-  end
-  local p = plan(self, c, fresh)
-  if s.api.dry_run then
-    s.api:report_plan("update " .. self.path, p.lines)
-    return true
-  end
-  if #p.fields > 0 then
-    local vars = {id = fresh.id}
-    for k, v in pairs(p.vars) do vars[k] = v == nil and json.null or v end
-    s.api.backend:upsert(vars, p.fields)
-    s.api:audit("update", self.path, table.concat(p.lines, "\n"))
-  end
-  -- the run now shows what the server holds: fresh values plus our changes
-  if p.config then fresh.config = p.config end
-  if p.summary then fresh.summaryMetrics = p.summary end
-  if p.tags then fresh.tags = p.tags end
-  for k, v in pairs(c.scalars) do fresh[SETTABLE[k]] = v end
-  s.attrs, s.full = fresh, true
-  s.config_raw, s.config, s.summary, s.tags = nil, nil, nil, nil
-  s.over = {}
-  return true
+  return write(self, "update", {change = c}, c, 2)
 end
 Run.save = Run.update
 
 -- Key-level edits written at once: add_tags/remove_tags (set semantics), set_summary,
--- set_config, set_notes, append_notes. Each re-reads the run and changes only its keys.
-local function edit(self, fn)
-  local s = st(self)
-  Run.load(self, true)
-  fn(self)
-  return Run.update(self, {fresh = false})
+-- set_config, append_notes. Each re-reads the run and changes only its keys.
+local function list_of(...)
+  local first = ...
+  if type(first) == "table" then return first end
+  return {...}
 end
 
 function Run.add_tags(self, ...)
-  local add = type(...) == "table" and ... or {...}
-  return edit(self, function(r)
-    local t = r.tags
-    local have = {}
-    for _, x in ipairs(t) do have[x] = true end
-    for _, x in ipairs(add) do
-      if type(x) ~= "string" then error("tags must be strings", 4) end
-      if not have[x] then t[#t + 1] = x; have[x] = true end
-    end
-  end)
+  local tags = list_of(...)
+  return write(self, "tag", {tags = tags}, {tags_added = tags}, 2)
 end
 
 function Run.remove_tags(self, ...)
-  local rm = type(...) == "table" and ... or {...}
-  return edit(self, function(r)
-    local drop = {}
-    for _, x in ipairs(rm) do drop[x] = true end
-    local keep = {}
-    for _, x in ipairs(r.tags) do if not drop[x] then keep[#keep + 1] = x end end
-    r.tags = keep
-  end)
+  local tags = list_of(...)
+  return write(self, "untag", {tags = tags}, {tags_removed = tags}, 2)
 end
 
 function Run.set_summary(self, kv)
   if type(kv) ~= "table" then error("bad argument #1 to 'set_summary' (table expected)", 2) end
-  return edit(self, function(r) local sm = r.summary; for k, v in pairs(kv) do sm[k] = v end end)
+  return write(self, "annotate", {kv = kv}, {summary_set = kv}, 2)
 end
 
 function Run.set_config(self, kv)
   if type(kv) ~= "table" then error("bad argument #1 to 'set_config' (table expected)", 2) end
-  return edit(self, function(r) local cf = r.config; for k, v in pairs(kv) do cf[k] = v end end)
+  return write(self, "config", {kv = kv}, {config_set = kv}, 2)
 end
 
 function Run.append_notes(self, line)
   if type(line) ~= "string" then error("bad argument #1 to 'append_notes' (string expected)", 2) end
-  return edit(self, function(r)
-    local n = r.notes
-    r.notes = (n and n ~= "" and (n:sub(-1) == "\n" and n or n .. "\n") or "") .. line
-  end)
+  return write(self, "note", {line = line}, {notes_append = line}, 2)
 end
 
 -- run:history{keys=, samples=500, stream="default"|"system", x_axis="_step"} -> rows
@@ -471,25 +335,12 @@ function Run.scan_history(self, o)
   end
 end
 
--- run:alert{title=, text=, level="INFO"|"WARN"|"ERROR", wait="5m"}
+-- run:alert{title=, text=, level="INFO"|"WARN"|"ERROR", wait="5m"} -> true
 function Run.alert(self, o)
   if type(o) ~= "table" then error("bad argument #1 to 'alert' (table expected)", 2) end
-  if type(o.title) ~= "string" or o.title == "" then error("alert needs a title", 2) end
-  local level = (o.level or "INFO"):upper()
-  if level ~= "INFO" and level ~= "WARN" and level ~= "ERROR" then
-    error("bad alert level '" .. tostring(o.level) .. "' (INFO, WARN or ERROR)", 2)
-  end
-  local wait = o.wait and require("runwatch.schedule").duration(o.wait, "wait", 2) or 60
-  local s = st(self)
-  local vars = {entityName = s.entity, projectName = s.project, runName = s.attrs.name,
-    title = o.title, text = o.text or "", severity = level, waitDuration = math.floor(wait * 1000)}
-  if s.api.dry_run then
-    s.api:report_plan("alert " .. self.path, {"  " .. level .. ": " .. o.title .. (o.text and (" -- " .. o.text) or "")})
-    return true
-  end
-  local ok = s.api.backend:alert(vars)
-  s.api:audit("alert", self.path, level .. ": " .. o.title)
-  return ok
+  local level = type(o.level) == "string" and o.level:upper() or (o.level == nil and "INFO" or o.level)
+  local wait = o.wait and duration.parse(o.wait, "wait", 2) or 60
+  return write(self, "wandb_alert", {title = o.title, text = o.text, level = level, wait = wait}, nil, 2)
 end
 
 -- run:files{names=, pattern=, per_page=} -> lazy list of File; run:file(name) -> File
@@ -509,13 +360,10 @@ end
 function Run.delete(self, o)
   o = o or {}
   local s = st(self)
-  if s.api.dry_run then
-    s.api:report_plan("delete " .. self.path, {"  artifacts: " .. (o.artifacts and "deleted too" or "kept")})
-    return true
-  end
-  s.api.backend:delete_run(s.attrs.id, o.artifacts)
-  s.api:audit("delete", self.path, o.artifacts and "with artifacts" or "artifacts kept")
-  s.api.cache[self.path] = nil
+  local res, err = effects.perform("delete", target(self, {storage_id = s.attrs.id, artifacts = o.artifacts and true or false}),
+    {level = 2})
+  if res == nil then error(err, 0) end
+  if not (type(res) == "table" and res.dry_run) then s.api.cache[self.path] = nil end
   return true
 end
 

@@ -9,22 +9,8 @@ local M = {}
 local all = {}                 -- every schedule handle, for status and stop
 M.all = all
 
--- duration(v, what, level) -> seconds. Strings like "90s", "5m", "1h30m"; numbers are seconds.
-function M.duration(v, what, level)
-  level = (level or 1) + 1
-  if type(v) == "number" then
-    if v ~= v or v < 0 or v == math.huge then
-      error(string.format("bad %s %s: a non-negative number of seconds expected", what or "duration", tostring(v)), level)
-    end
-    return v
-  end
-  if type(v) ~= "string" then
-    error(string.format("bad %s (a duration like \"5m\" or seconds expected, got %s)", what or "duration", type(v)), level)
-  end
-  local ok, secs = pcall(require("runwatch.cron").duration, v)
-  if not ok then error(tostring(secs):gsub("^[^:]*:%d+: ", ""), level) end
-  return secs
-end
+-- duration(v, what, level) -> seconds (runwatch.duration, kept here for older callers)
+M.duration = require("runwatch.duration").parse
 
 local Schedule = {}
 Schedule.__index = Schedule

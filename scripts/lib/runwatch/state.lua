@@ -1,5 +1,6 @@
 -- runwatch.state: the durable store (SQLite, WAL) for script key/values, watch cursors, alert states, the notification outbox, the audit log and status meta.
 local sqlite = require "runwatch.sqlite"
+local lockmod = require "runwatch.lock"
 local json = require "runwatch.json"
 local core = require "runwatch.core"
 local task = require "runwatch.task"
@@ -70,14 +71,25 @@ local migrations = {
       updated REAL NOT NULL
     ) WITHOUT ROWID;
   ]],
+  -- 2: outbox entries are claimed by one deliverer (claim, claimed_at), spaced by the retry
+  -- policy (next_at), and remember what a delivery already did (progress, for checks before a
+  -- repeat)
+  [2] = [[
+    ALTER TABLE outbox ADD COLUMN claim TEXT;
+    ALTER TABLE outbox ADD COLUMN claimed_at REAL;
+    ALTER TABLE outbox ADD COLUMN next_at REAL NOT NULL DEFAULT 0;
+    ALTER TABLE outbox ADD COLUMN progress TEXT;
+  ]],
 }
 M.SCHEMA_VERSION = #migrations
 
 -- }======
 
 local db              -- the open runwatch.Db, or nil
-local db_path         -- its path
+local db_path         -- its path (the real one, also in a dry run)
 local db_readonly = false
+local db_lock         -- the runwatch.Lock held on db_path .. ".lock" while open for writing
+local dry_copy        -- in a dry run: {file = the throwaway copy's path, placeholder = ...}
 local cache = {}      -- sql -> prepared runwatch.Stmt
 local tx = {depth = 0, owner = nil}
 
@@ -164,13 +176,61 @@ local function file_exists(path)
   return false
 end
 
+local function remove_copy(c)
+  for _, suffix in ipairs({"", "-wal", "-shm", "-journal"}) do os.remove(c.file .. suffix) end
+  if c.placeholder then os.remove(c.placeholder) end
+end
+
 local function close_db()
   for _, st in pairs(cache) do st:close() end
   cache = {}
   if db then db:close() end
-  db, db_path, db_readonly = nil, nil, false
+  if db_lock then db_lock:close() end
+  if dry_copy then remove_copy(dry_copy) end
+  db, db_path, db_readonly, db_lock, dry_copy = nil, nil, false, nil, nil
   tx.depth, tx.owner = 0, nil
 end
+
+-- The throwaway copy of a dry run goes away with the Lua state too (exit, reload).
+local copies_gc = setmetatable({}, {__mode = "k", __gc = function(t) for c in pairs(t) do remove_copy(c) end end})
+M._copies = copies_gc
+
+-- {====== one writer process per state file: an exclusive lock on PATH.lock, held while open
+
+local function lock_info()
+  local o = core.options()
+  local scripts = o.scripts and table.concat(o.scripts, " ") or ""
+  return string.format("pid=%d started=%s command=runwatch %s %s\n", core.getpid(),
+    os.date("!%Y-%m-%dT%H:%M:%SZ"), tostring(o.mode or o.command or "?"), scripts)
+end
+
+-- holder(path) -> a description of the process writing the state database at path (pid,
+-- start, command), or nil when none does. For `runwatch status`.
+function M.holder(path)
+  local h = lockmod.holder(resolve(path) .. ".lock")
+  if not h then return nil end
+  local t = {text = h}
+  t.pid = tonumber(h:match("pid=(%d+)"))
+  t.started = h:match("started=(%S+)")
+  t.command = h:match("command=([^\n]*)")
+  return t
+end
+
+local function take_lock(path)
+  local l, holder, why = lockmod.acquire(path .. ".lock", lock_info())
+  if l then return l end
+  if why == "held" then
+    local pid = holder:match("pid=(%d+)")
+    local cmd = holder:match("command=([^\n]*)")
+    error(world_error("locked", string.format("state database %s is in use by another runwatch " ..
+      "process (pid %s%s): one process at a time writes a state database; stop that one, or give " ..
+      "this one another --state (runwatch status and runwatch log can read it meanwhile)",
+      path, pid or "?", cmd and cmd ~= "" and (", " .. cmd) or "")), 0)
+  end
+  error(world_error("cantopen", "state database " .. path .. ": " .. tostring(holder)), 0)
+end
+
+-- }======
 
 -- Integrity before anything is written: a corrupt file is reported, never repaired or replaced.
 local function check_integrity(d, path)
@@ -206,8 +266,93 @@ local function migrate(d, path)
   end
 end
 
+-- Checks a freshly opened database and brings it to our schema (a writer), or checks that a
+-- reader can use it. Raises; the caller closes d.
+local function prepare(d, path, readonly)
+  check_integrity(d, path)
+  if readonly then
+    local v = d:first("PRAGMA user_version").user_version
+    if v > #migrations then
+      error(string.format("state database %s has schema version %d, newer than this runwatch " ..
+        "knows (%d)", path, v, #migrations), 0)
+    elseif v == 0 then
+      error("state database " .. path .. " is empty (nothing has run with this --state yet)", 0)
+    elseif v < #migrations then
+      error(string.format("state database %s has the older schema version %d: run a script " ..
+        "with this --state once to upgrade it", path, v), 0)
+    end
+    return
+  end
+  -- a database whose version says it is ours must have our tables; one that lacks them (another
+  -- program setting its own user_version) is refused before WAL or any change
+  local uv = d:first("PRAGMA user_version").user_version
+  if uv >= 1 and uv <= #migrations then
+    local have = {}
+    for row in d:rows("SELECT name FROM sqlite_master WHERE type = 'table'") do have[row.name] = true end
+    for _, name in ipairs({"kv", "cursors", "alerts", "outbox", "audit", "meta"}) do
+      if not have[name] then
+        error(string.format("%s is not a runwatch state database (user_version %d, but no table %s); " ..
+          "nothing was changed: give runwatch another --state", path, uv, name), 0)
+      end
+    end
+  end
+  -- a database at version 0 with tables of its own belongs to another program: never give it
+  -- our tables or switch it to WAL
+  if uv == 0 then
+    local names = {}
+    for row in d:rows("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name") do
+      names[#names + 1] = row.name
+    end
+    if #names > 0 then
+      error(string.format("%s is not a runwatch state database (it has the tables %s); nothing was " ..
+        "changed: give runwatch another --state", path, table.concat(names, ", ")), 0)
+    end
+  end
+  local mode = d:first("PRAGMA journal_mode = WAL").journal_mode
+  if mode ~= "wal" then error("state database " .. path .. ": cannot use WAL mode (got " .. tostring(mode) .. ")", 0) end
+  d:exec("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = OFF")
+  migrate(d, path)
+end
+
+local function fail_open(d, err, path, extra)
+  if d then d:close() end
+  if extra then extra() end
+  if sqlite.is_error(err) and not err.path then err = explain(err, path) end
+  error(err, 0)
+end
+
+-- A dry run works on a throwaway copy of the store (a consistent snapshot taken with VACUUM
+-- INTO from an immutable or read-only connection), so it can show each tick's plan while the
+-- real file -- and its -wal -- stay byte for byte as they were, or absent if they were absent.
+local function open_dry(path)
+  local placeholder = os.tmpname()
+  local copy = {file = placeholder .. ".db", placeholder = placeholder}
+  copies_gc[copy] = true
+  local function drop() remove_copy(copy); copies_gc[copy] = nil end
+  if file_exists(path) then
+    local src, err, code = sqlite.open(path, {readonly = true, immutable = not file_exists(path .. "-wal"),
+      busy_timeout_ms = BUSY_TIMEOUT_MS})
+    if not src then fail_open(nil, {code = code, message = err}, path, drop) end
+    local ok, verr = pcall(function()
+      check_integrity(src, path)
+      src:exec("VACUUM INTO '" .. copy.file:gsub("'", "''") .. "'")
+    end)
+    if not ok then fail_open(src, verr, path, drop) end
+    src:close()
+  end
+  local d, err, code = sqlite.open(copy.file, {private = true, busy_timeout_ms = BUSY_TIMEOUT_MS})
+  if not d then fail_open(nil, {code = code, message = err}, path, drop) end
+  local ok, perr = pcall(prepare, d, path, false)
+  if not ok then fail_open(d, perr, path, drop) end
+  db, db_path, db_readonly, dry_copy = d, path, false, copy
+  return M
+end
+
 -- state.open([path [, {readonly = bool}]]) -> state. Opens (or reopens elsewhere) the store;
 -- without a path: --state, else $XDG_STATE_HOME/runwatch/state.db (~/.local/state/...).
+-- A writer holds PATH.lock for as long as the store is open: a second process that opens the
+-- same store for writing gets an error naming the first one's pid. With --dry-run the store is
+-- a throwaway copy (nothing is written to PATH, and no lock is taken).
 function M.open(path, opts)
   check_string("open", 1, path, true)
   if opts ~= nil and type(opts) ~= "table" then argerr("open", 2, "table expected, got " .. type(opts)) end
@@ -222,62 +367,24 @@ function M.open(path, opts)
     error(world_error("cantopen", "no state database at " .. path ..
       " (nothing has run with this --state yet)"), 0)
   end
+  if not readonly and core.options().dry_run then return open_dry(path) end
   local d, err, code = sqlite.open(path, {readonly = readonly, private = not readonly,
     busy_timeout_ms = BUSY_TIMEOUT_MS})
   if not d then error(explain({code = code, message = err}, path), 0) end
-  local ok, oerr = pcall(function()
-    check_integrity(d, path)
-    if readonly then
-      local v = d:first("PRAGMA user_version").user_version
-      if v > #migrations then
-        error(string.format("state database %s has schema version %d, newer than this runwatch " ..
-          "knows (%d)", path, v, #migrations), 0)
-      elseif v == 0 then
-        error("state database " .. path .. " is empty (nothing has run with this --state yet)", 0)
-      elseif v < #migrations then
-        error(string.format("state database %s has the older schema version %d: run a script " ..
-          "with this --state once to upgrade it", path, v), 0)
-      end
-      return
-    end
-    -- a database whose version says it is ours must have our tables; one that lacks them (another
-    -- program setting its own user_version) is refused before WAL or any change
-    local uv = d:first("PRAGMA user_version").user_version
-    if uv >= 1 and uv <= #migrations then
-      local have = {}
-      for row in d:rows("SELECT name FROM sqlite_master WHERE type = 'table'") do have[row.name] = true end
-      for _, name in ipairs({"kv", "cursors", "alerts", "outbox", "audit", "meta"}) do
-        if not have[name] then
-          error(string.format("%s is not a runwatch state database (user_version %d, but no table %s); " ..
-            "nothing was changed: give runwatch another --state", path, uv, name), 0)
-        end
-      end
-    end
-    -- a database at version 0 with tables of its own belongs to another program: never give it
-    -- our tables or switch it to WAL
-    if uv == 0 then
-      local names = {}
-      for row in d:rows("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name") do
-        names[#names + 1] = row.name
-      end
-      if #names > 0 then
-        error(string.format("%s is not a runwatch state database (it has the tables %s); nothing was " ..
-          "changed: give runwatch another --state", path, table.concat(names, ", ")), 0)
-      end
-    end
-    local mode = d:first("PRAGMA journal_mode = WAL").journal_mode
-    if mode ~= "wal" then error("state database " .. path .. ": cannot use WAL mode (got " .. tostring(mode) .. ")", 0) end
-    d:exec("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = OFF")
-    migrate(d, path)
-  end)
-  if not ok then
-    d:close()
-    if sqlite.is_error(oerr) and not oerr.path then oerr = explain(oerr, path) end
-    error(oerr, 0)
+  local lock
+  if not readonly then
+    local okl, l = pcall(take_lock, path)
+    if not okl then fail_open(d, l, path) end
+    lock = l
   end
-  db, db_path, db_readonly = d, path, readonly
+  local ok, oerr = pcall(prepare, d, path, readonly)
+  if not ok then fail_open(d, oerr, path, lock and function() lock:close() end) end
+  db, db_path, db_readonly, db_lock = d, path, readonly, lock
   return M
 end
+
+-- state.dry_run() -> true when the open store is a dry run's throwaway copy
+function M.dry_run() return dry_copy ~= nil end
 
 -- state.path() -> the store's path (the one it would open, when not open yet)
 function M.path()
@@ -641,7 +748,7 @@ end
 -- oldest first
 function M.outbox_pending()
   use(false)
-  local rows = guard(q_all, "SELECT id, key, action, payload, attempts, created, last_error " ..
+  local rows = guard(q_all, "SELECT id, key, action, payload, attempts, created, last_error, claim, next_at " ..
     "FROM outbox WHERE done IS NULL ORDER BY id")
   for _, r in ipairs(rows) do r.payload = decode(r.payload) end
   return rows
@@ -652,21 +759,95 @@ function M.outbox_done(id, outcome)
   if math.type(id) ~= "integer" then argerr("outbox_done", 1, "integer id expected, got " .. type(id)) end
   if outcome ~= nil and type(outcome) ~= "string" then argerr("outbox_done", 2, "string expected, got " .. type(outcome)) end
   use(true)
-  return guard(q_run, "UPDATE outbox SET done = ?, outcome = ? WHERE id = ? AND done IS NULL",
+  return guard(q_run, "UPDATE outbox SET done = ?, outcome = ?, claim = NULL WHERE id = ? AND done IS NULL",
     now(), outcome or "ok", id) > 0
 end
 
--- state.outbox_fail(id, err) -> attempts so far (the entry stays pending), or nil if not pending
-function M.outbox_fail(id, err)
+-- state.outbox_fail(id, err [, next_at]) -> attempts so far (the entry stays pending, its claim
+-- released, not due before next_at), or nil if not pending
+function M.outbox_fail(id, err, next_at)
   if math.type(id) ~= "integer" then argerr("outbox_fail", 1, "integer id expected, got " .. type(id)) end
+  if next_at ~= nil and type(next_at) ~= "number" then argerr("outbox_fail", 3, "number expected, got " .. type(next_at)) end
   use(true)
   return guard(function()
-    local n = q_run("UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ? AND done IS NULL",
-      err ~= nil and tostring(err) or nil, id)
+    local n = q_run("UPDATE outbox SET attempts = attempts + 1, last_error = ?, claim = NULL, " ..
+      "next_at = coalesce(?, next_at) WHERE id = ? AND done IS NULL",
+      err ~= nil and tostring(err) or nil, next_at, id)
     if n == 0 then return nil end
     return q_first("SELECT attempts FROM outbox WHERE id = ?", id).attempts
   end)
 end
+
+-- {====== claims: one deliverer per entry. A claim names the deliverer (a token unique to one
+-- process and Lua state); an entry claimed by a token that is not the caller's was in flight
+-- in a process that died or in the scripts a reload replaced: an "orphan", whose delivery may
+-- or may not have happened (effects.lua decides per effect kind).
+
+local OUTBOX_COLS = "id, key, action, payload, attempts, created, last_error, claim, claimed_at, next_at, progress"
+local function outbox_rows(rows)
+  for _, r in ipairs(rows) do
+    r.payload = decode(r.payload)
+    if r.progress then r.progress = decode(r.progress) end
+  end
+  return rows
+end
+
+-- state.outbox_due(now [, limit]) -> unclaimed pending entries due by now, oldest first
+function M.outbox_due(t, limit)
+  if type(t) ~= "number" then argerr("outbox_due", 1, "number expected, got " .. type(t)) end
+  use(false)
+  return outbox_rows(guard(q_all, "SELECT " .. OUTBOX_COLS .. " FROM outbox WHERE done IS NULL AND " ..
+    "claim IS NULL AND next_at <= ? ORDER BY id LIMIT ?", t, limit or 1000))
+end
+
+-- state.outbox_next_due() -> the earliest next_at of an unclaimed pending entry, or nil
+function M.outbox_next_due()
+  use(false)
+  local row = guard(q_first, "SELECT min(next_at) AS t FROM outbox WHERE done IS NULL AND claim IS NULL")
+  return row and row.t or nil
+end
+
+-- state.outbox_claim(id, token) -> true when this caller now owns the entry's delivery
+function M.outbox_claim(id, token)
+  if math.type(id) ~= "integer" then argerr("outbox_claim", 1, "integer id expected, got " .. type(id)) end
+  check_string("outbox_claim", 2, token)
+  use(true)
+  return guard(q_run, "UPDATE outbox SET claim = ?, claimed_at = ? WHERE id = ? AND done IS NULL AND claim IS NULL",
+    token, now(), id) > 0
+end
+
+-- state.outbox_claimed() -> every claimed pending entry
+function M.outbox_claimed()
+  use(false)
+  return outbox_rows(guard(q_all, "SELECT " .. OUTBOX_COLS .. " FROM outbox WHERE done IS NULL AND " ..
+    "claim IS NOT NULL ORDER BY id"))
+end
+
+-- state.outbox_orphans(token) -> pending entries claimed by any other token
+function M.outbox_orphans(token)
+  check_string("outbox_orphans", 1, token)
+  use(false)
+  return outbox_rows(guard(q_all, "SELECT " .. OUTBOX_COLS .. " FROM outbox WHERE done IS NULL AND " ..
+    "claim IS NOT NULL AND claim <> ? ORDER BY id", token))
+end
+
+-- state.outbox_adopt(id, old_token, token) -> true when the orphan is now the caller's
+function M.outbox_adopt(id, old, token)
+  use(true)
+  return guard(q_run, "UPDATE outbox SET claim = ?, claimed_at = ? WHERE id = ? AND done IS NULL AND claim = ?",
+    token, now(), id, old) > 0
+end
+
+-- state.outbox_progress(id, tbl): what a delivery did so far (kept with the entry, for a later
+-- check before repeating it)
+function M.outbox_progress(id, tbl)
+  if math.type(id) ~= "integer" then argerr("outbox_progress", 1, "integer id expected, got " .. type(id)) end
+  local text = tbl ~= nil and encode("outbox_progress", tbl) or nil
+  use(true)
+  guard(q_run, "UPDATE outbox SET progress = ? WHERE id = ?", text, id)
+end
+
+-- }======
 
 -- state.seen(dedupe_key) -> true when an outbox entry with this key exists (pending or done)
 function M.seen(key)

@@ -92,6 +92,8 @@ function M.new(fn, opts, ...)
     cpu = 0,
     quiet = opts.quiet,
     on_done = opts.on_done,
+    -- the effect context (effects.lua) is inherited, unless opts.ctx says otherwise (false: none)
+    ctx = (opts.ctx == nil) and (parent and parent.ctx) or (opts.ctx or nil),
   }, Task)
   task.budget_left = task.budget
   running[task] = true
@@ -122,6 +124,18 @@ function M.spawn(fn, ...)
 end
 
 function M.current() return current end
+
+-- context() -> the running task's effect context (nil outside a handler). with_context(ctx)
+-- sets it for the running task until the returned value is closed (`local _ <close> = ...`);
+-- sub-jobs spawned meanwhile inherit it. Another job never sees it.
+function M.context() return current and current.ctx end
+function M.with_context(ctx)
+  local t = current
+  if not t then error("with_context outside a job", 2) end
+  local prev = t.ctx
+  t.ctx = ctx
+  return setmetatable({}, {__close = function() t.ctx = prev end})
+end
 function M.running_tasks() return running end
 
 -- await(start): start(resume) begins an asynchronous operation that calls resume(...) once,
@@ -202,6 +216,27 @@ function M.map(list, fn, opts)
   local fns = {}
   for i, v in ipairs(list) do fns[i] = function() return fn(v, i) end end
   return M.parallel(fns, opts)
+end
+
+-- Hook for the host: _finish when the loop ran out of work (not after a stop). A job that is
+-- still unfinished then waits for something that can never come (nothing is pending): its work
+-- is lost, so it is reported and counted as a failed job (`once` exits 1, never 0).
+function M._finish()
+  local lost = {}
+  for t in pairs(running) do if not t.done then lost[#lost + 1] = t end end
+  table.sort(lost, function(a, b) return tostring(a.job) < tostring(b.job) end)
+  for _, t in ipairs(lost) do
+    core.log("error", "job never finished: it was still waiting when nothing was left that could wake it" ..
+      (t.waiting and (" (" .. t.waiting .. ")") or ""), nil, t.script, t.job)
+    core.job_failed()
+  end
+end
+
+-- Hook for the host: _exit when the process is about to end (after the loop; not on a reload).
+local exit_hooks = {}
+function M.on_exit(f) exit_hooks[#exit_hooks + 1] = f end
+function M._exit()
+  for _, f in ipairs(exit_hooks) do pcall(f) end
 end
 
 -- Hook for the host: _stop at SIGTERM and on the old scripts after a successful reload.

@@ -8,9 +8,14 @@ local core = require "runwatch.core"
 local json = require "runwatch.json"
 local task = require "runwatch.task"
 local schedule = require "runwatch.schedule"
+local duration = require "runwatch.duration"
+local state = require "runwatch.state"
+local effects = require "runwatch.effects"
 local filters_mod = require "runwatch.filters"
+local paths = require "runwatch.wb.paths"
 local run_mod = require "runwatch.run"
 local diff = require "runwatch.diff"
+local api_mod = require "runwatch.api"
 
 local M = {}
 local groups = {}          -- key -> poller group
@@ -31,12 +36,6 @@ M.defaults = {every = 60, batch = 100, per_page = 500, max_rows = 1000,
 
 local function null(v) if v == json.null then return nil end return v end
 
-local function state_mod()
-  local ok, st = pcall(require, "runwatch.state")
-  return ok and st or nil
-end
-
-local function dur(v, what, level) return schedule.duration(v, what, level + 1) end
 
 -- {====== per-run bookkeeping
 
@@ -77,12 +76,7 @@ end
 function Watch:call(name, ...)
   local fn = self.spec[name]
   if not fn then return true end
-  local actions = require "runwatch.actions"
-  local run = ...
-  actions.context = {watch = self.id, api = self.api, run = run and run.path,
-    tick = string.format("%.6f", core.time())}   -- unique across restarts of the daemon
   local ok, err = xpcall(fn, debug.traceback, ...)
-  actions.context = nil
   if not ok then
     local t = task.current()
     core.log("error", "watch " .. self.id .. " " .. name .. " failed: " .. tostring(err), nil,
@@ -101,21 +95,21 @@ function Watch:stop()
   return self
 end
 
--- Cursor of a run for this watch: durable when a state store is available.
+-- Cursor of a run for this watch, from the state store (cached once read). The cache only ever
+-- holds committed values: save() writes in the run's transaction, and the cache takes the new
+-- cursor after the commit (Group:tick), so a rolled-back transaction leaves nothing advanced.
 function Watch:cursor(path)
   local c = self.cursors[path]
   if c == nil then
-    local st = state_mod()
-    c = st and st.cursor(self.id, path) or false
+    c = state.cursor(self.id, path) or false
     self.cursors[path] = c
   end
   return c or nil
 end
 
 function Watch:save(path, c)
-  self.cursors[path] = c
-  local st = state_mod()
-  if st then st.set_cursor(self.id, path, c) end
+  state.set_cursor(self.id, path, c)
+  self.saved[path] = c            -- taken into the cache when the transaction commits
 end
 
 -- {====== the tick
@@ -134,9 +128,13 @@ function Group:backend() return self.api.backend end
 -- paged query), plus those alive last tick that are not any more (one batched lookup).
 function Group:poll(stats)
   local be = self:backend()
+  -- runs created before the watch began are seen only while alive: one that ended before it
+  -- began is never reported as new (the mark never goes below the start)
+  local mark = self.created_mark or self.start_mark
+  if self.created_mark and self.created_mark < self.start_mark then mark = self.start_mark end
   local cond = {["$or"] = json.array({
     {state = {["$in"] = json.array({table.unpack(ALIVE)})}},
-    {createdAt = {["$gt"] = self.created_mark or self.start_mark}},
+    {createdAt = {["$gt"] = mark}},
   })}
   local f = self.user_filters and {["$and"] = json.array({self.user_filters, cond})} or cond
   local fjson = filters_mod.encode(f, 3)
@@ -153,7 +151,7 @@ function Group:poll(stats)
   for _, n in ipairs(nodes) do
     seen[n.name] = true
     local ca = null(n.createdAt)
-    if ca and (not self.created_mark or ca > self.created_mark) then self.created_mark = ca end
+    if ca and ca > mark and (not self.created_mark or ca > self.created_mark) then self.created_mark = ca end
   end
   -- runs that were alive at the last tick and are missing now: they finished, crashed, ...
   local gone = {}
@@ -347,6 +345,32 @@ function Watch:process(node, rows, now, stats)
   self:save(path, c)
 end
 
+-- Processes one run for one watch in one state transaction, with the handlers' and rules'
+-- effects deferred to the outbox in it. -> true, or false when the transaction failed (a full
+-- disk, an I/O error): then nothing of it is kept, in the store or in memory (the cursor cache
+-- is dropped), and the run is looked at again next tick, even if it ended meanwhile.
+function Group:process_one(w, n, rows, now, stats, tick_id)
+  local path = self.entity .. "/" .. self.project .. "/" .. n.name
+  w.saved = {}
+  local was_alive = self.alive[n.name]
+  local ok, err = pcall(state.transaction, function()
+    local _ <close> = task.with_context({defer = true, watch = w.id, run = path, tick = tick_id})
+    w:process(n, rows, now, stats)
+  end)
+  if ok then
+    for p, c in pairs(w.saved) do w.cursors[p] = c end
+    w.saved = {}
+    return true
+  end
+  w.saved = {}
+  w.cursors[path] = nil
+  self.alive[n.name] = true            -- revisit it next tick (by name if it is no longer listed)
+  local t = task.current()
+  core.log("error", "watch " .. w.id .. ": " .. path .. " not processed: " .. tostring(err), nil,
+    t and t.script, t and t.job)
+  return false
+end
+
 -- poke(): data changed (a file watcher saw it): tick soon, once, unless a tick is running.
 function Group:poke()
   if self.poke_pending or #self.watches == 0 then return end
@@ -362,10 +386,9 @@ end
 function Group:tick()
   local t0 = core.now()
   local now = core.time()
-  local stats = {requests = 0, examined = 0, rows = 0}
+  local stats = {requests = 0, examined = 0, rows = 0, failed = 0}
   if not self.start_mark then
-    local st = state_mod()
-    local saved = st and st.meta_get("watchgroup:" .. self.key_id)
+    local saved = state.meta_get("watchgroup:" .. self.key_id)
     self.start_mark = saved and saved.start_mark or os.date("!%Y-%m-%dT%H:%M:%S", math.floor(now))
     self.created_mark = saved and saved.created_mark or nil
     if saved and saved.alive then for _, id in ipairs(saved.alive) do self.alive[id] = true end end
@@ -373,6 +396,7 @@ function Group:tick()
   local nodes = self:poll(stats)
   local any_history = false
   for _, w in ipairs(self.watches) do if w.wants_history then any_history = true end end
+  local tick_id = string.format("%.6f", now)        -- unique across restarts of the daemon
   -- one poll page of runs at a time: their new rows are fetched, delivered and dropped before
   -- the next page's, so memory follows the page size, not the number of running runs
   for first = 1, #nodes, self.per_page do
@@ -381,49 +405,80 @@ function Group:tick()
     for _, w in ipairs(self.watches) do
       if not w.stopped then
         for _, n in ipairs(chunk) do
-          local st = state_mod()
-          if st then
-            st.transaction(function() w:process(n, rows[n.name] or (any_history and {} or nil), now, stats) end)
-          else
-            w:process(n, rows[n.name] or (any_history and {} or nil), now, stats)
+          if not self:process_one(w, n, rows[n.name] or (any_history and {} or nil), now, stats, tick_id) then
+            stats.failed = stats.failed + 1
           end
         end
       end
     end
-  end
-  local st = state_mod()
-  if st then
-    local b = self:backend().client
-    if b and b.bucket then st.meta_set("budget:" .. b.bucket.host, b.bucket:status()) end
+    -- what this page queued is delivered outside the tick, while the next page is processed
+    effects.kick()
   end
   local alive = {}
   for id in pairs(self.alive) do alive[#alive + 1] = id end
   table.sort(alive)
-  if st then
-    st.meta_set("watchgroup:" .. self.key_id, {start_mark = self.start_mark, created_mark = self.created_mark,
-      alive = json.array(alive)})
-  end
   local running = #alive
   for _, w in ipairs(self.watches) do
     w.ticks = w.ticks + 1
     w.last_tick = now
     w.last_stats = {requests = stats.requests, examined = stats.examined, rows = stats.rows,
-      duration = core.now() - t0, running = running}
-    if st then
-      st.meta_set("watch:" .. w.id, {project = self.entity .. "/" .. self.project, every = w.every,
-        last_tick = now, last_duration = core.now() - t0, running = running, examined = stats.examined,
-        requests = stats.requests, rows = stats.rows, errors = w.errors})
-    end
-    -- deliver notifications queued by rules during this tick
+      duration = core.now() - t0, running = running, failed = stats.failed}
   end
-  local ok, actions = pcall(require, "runwatch.actions")
-  if ok then actions.flush() end
+  -- status records: a failure here (a full disk) costs only what `runwatch status` shows
+  local ok, err = pcall(function()
+    local bs = self:backend().budget_status and self:backend():budget_status()
+    if bs then state.meta_set("budget:" .. bs.host, bs) end
+    state.meta_set("watchgroup:" .. self.key_id, {start_mark = self.start_mark, created_mark = self.created_mark,
+      alive = json.array(alive)})
+    for _, w in ipairs(self.watches) do
+      state.meta_set("watch:" .. w.id, {project = self.entity .. "/" .. self.project, every = w.every,
+        last_tick = now, last_duration = core.now() - t0, running = running, examined = stats.examined,
+        requests = stats.requests, rows = stats.rows, errors = w.errors, failed = stats.failed})
+    end
+  end)
+  if not ok then core.log("warn", "watch status not saved: " .. tostring(err)) end
+  if stats.failed > 0 then
+    core.log("error", string.format("watch tick %s/%s: %d run(s) not processed (their state was not " ..
+      "saved); they are processed again next tick", self.entity, self.project, stats.failed))
+    core.job_failed()
+  end
   core.log("debug", string.format("watch tick %s/%s: %d runs, %d rows, %d requests, %.3f s",
     self.entity, self.project, stats.examined, stats.rows, stats.requests, core.now() - t0))
   return stats
 end
 
 -- }======
+
+-- Checks of watch{} options, each naming the option (errors at the script's line).
+local function positive_int(v, what, max)
+  if v == nil then return nil end
+  if math.type(v) ~= "integer" or v < 1 or (max and v > max) then
+    error(string.format("watch: %s must be an integer from 1 to %s (got %s)", what, max and tostring(max) or "any",
+      tostring(v)), 3)
+  end
+  return v
+end
+
+local STALE_KNOWN = {factor = true, floor = true, heartbeat = true}
+local function stale_opts(v)
+  if v == false then return nil end
+  if v ~= nil and v ~= true and type(v) ~= "table" then
+    error("watch: stale must be a table {factor =, floor =, heartbeat =} or false (got " .. type(v) .. ")", 3)
+  end
+  local t = type(v) == "table" and v or {}
+  for k in pairs(t) do
+    if not STALE_KNOWN[k] then error(string.format("watch: unknown option stale.%s (factor, floor, heartbeat)", tostring(k)), 3) end
+  end
+  local factor = t.factor or M.defaults.stale.factor
+  if type(factor) ~= "number" or factor ~= factor or factor <= 0 or factor == math.huge then
+    error("watch: stale.factor must be a positive number (got " .. (type(factor) == "string" and string.format("%q", factor) or tostring(factor)) .. ")", 3)
+  end
+  return {factor = factor,
+    floor = duration.parse(t.floor or M.defaults.stale.floor, "watch: stale.floor", 3),
+    heartbeat = duration.parse(t.heartbeat or M.defaults.stale.heartbeat, "watch: stale.heartbeat", 3)}
+end
+
+function M.is_watch(v) return getmetatable(v) == Watch end
 
 -- watch{project=, filters=, every=, id=, stale=, on_...=} -> Watch
 function M.watch(spec)
@@ -434,21 +489,26 @@ function M.watch(spec)
   for _, h in ipairs(HANDLERS) do
     if spec[h] ~= nil and type(spec[h]) ~= "function" then error("watch: " .. h .. " must be a function", 2) end
   end
-  local api = spec.api or require("runwatch.api").default()
-  local a = rawget(api, "_") and api or error("watch: bad api", 2)
+  local api = spec.api or api_mod.default()
+  if type(api) ~= "table" or getmetatable(api) == nil or rawget(api, "_") == nil then error("watch: api must be an Api (api.Api{...})", 2) end
+  local a = rawget(api, "_")
   local backend = a.backend
-  local entity, project = require("runwatch.wb.paths").project(spec.project or error("watch: project is required", 2),
-    {entity = function() return a.default_entity end}, 2)
+  if type(spec.project) ~= "string" then error("watch: project is required (\"entity/project\")", 2) end
+  local entity, project = paths.project(spec.project, {entity = function() return api.default_entity end}, 2)
+  if spec.filters ~= nil and type(spec.filters) ~= "table" then error("watch: filters must be a table", 2) end
   local user_filters = spec.filters and filters_mod.normalize(spec.filters, 2) or nil
   local fjson = user_filters and filters_mod.encode(spec.filters, 2) or ""
-  local every = dur(spec.every or M.defaults.every, "every", 2)
+  local every = duration.parse(spec.every or M.defaults.every, "watch: every", 2)
   if every <= 0 then error("watch: every must be more than 0", 2) end
-  local stale = spec.stale
-  if stale ~= false then
-    stale = type(stale) == "table" and stale or {}
-    stale = {factor = stale.factor or M.defaults.stale.factor,
-      floor = dur(stale.floor or M.defaults.stale.floor, "stale.floor", 2),
-      heartbeat = dur(stale.heartbeat or M.defaults.stale.heartbeat, "stale.heartbeat", 2)}
+  local stale = stale_opts(spec.stale)
+  if spec.history ~= nil and type(spec.history) ~= "boolean" then error("watch: history must be true or false", 2) end
+  local batch = positive_int(spec.batch, "batch", 100) or M.defaults.batch
+  local per_page = positive_int(spec.per_page, "per_page", 1000) or M.defaults.per_page
+  local max_rows = positive_int(spec.max_rows, "max_rows") or M.defaults.max_rows
+  local cpu_budget = spec.cpu_budget and duration.parse(spec.cpu_budget, "watch: cpu_budget", 2) or 120
+  if cpu_budget <= 0 then error("watch: cpu_budget must be more than 0", 2) end
+  for _, k in ipairs({"id", "name"}) do
+    if spec[k] ~= nil and (type(spec[k]) ~= "string" or spec[k] == "") then error("watch: " .. k .. " must be a non-empty string", 2) end
   end
   local cur = task.current()
   local script = cur and cur.script or "script"
@@ -459,25 +519,23 @@ function M.watch(spec)
     if w.id == id then error("watch: two watches with the id '" .. id .. "' (give each an id)", 2) end
   end
   local w = setmetatable({spec = spec, id = id, project = entity .. "/" .. project, every = every,
-    api = api, stale = stale or nil, cursors = {}, rules = {}, ticks = 0, errors = 0, script = script,
+    api = api, stale = stale, cursors = {}, saved = {}, rules = {}, ticks = 0, errors = 0, script = script,
     wants_history = spec.history ~= false and (spec.on_history ~= nil or spec.history == true)}, Watch)
   local key = group_key(api, entity .. "/" .. project, fjson)
   local g = groups[key]
   if not g then
     g = setmetatable({api = api, entity = entity, project = project, user_filters = user_filters,
-      watches = {}, alive = {}, batch = spec.batch or M.defaults.batch,
-      per_page = spec.per_page or M.defaults.per_page, max_rows = spec.max_rows or M.defaults.max_rows,
+      watches = {}, alive = {}, batch = batch, per_page = per_page, max_rows = max_rows,
       every = every, key_id = entity .. "/" .. project .. (fjson ~= "" and ("?" .. fjson) or "")}, Group)
     groups[key] = g
     g.schedule = schedule.every(every, function() g:tick() end,
-      {immediate = true, name = "watch " .. entity .. "/" .. project,
-       cpu_budget = spec.cpu_budget or 120})
+      {immediate = true, name = "watch " .. entity .. "/" .. project, cpu_budget = cpu_budget})
   elseif every < g.every then
     -- the group polls at the shortest interval among its watches
     g.every = every
     g.schedule:stop()
     g.schedule = schedule.every(every, function() g:tick() end,
-      {immediate = true, name = "watch " .. entity .. "/" .. project, cpu_budget = spec.cpu_budget or 120})
+      {immediate = true, name = "watch " .. entity .. "/" .. project, cpu_budget = cpu_budget})
   end
   -- a backend that can tell when its data changed (local run files) triggers a tick at once
   if not g.subscribed and backend.subscribe then
@@ -487,12 +545,12 @@ function M.watch(spec)
   w.group = g
   g.watches[#g.watches + 1] = w
   watches[#watches + 1] = w
-  local st = state_mod()
-  if st and not M.daemon_recorded then
+  if not M.daemon_recorded then
     M.daemon_recorded = true
     local opts = core.options()
-    st.meta_set("daemon", {pid = core.getpid(), started = core.time(), version = core.version,
+    state.meta_set("daemon", {pid = core.getpid(), started = core.time(), version = core.version,
       mode = opts.mode, scripts = json.array({table.unpack(opts.scripts or {})})})
+    effects.kick()          -- what a previous process left in the outbox
   end
   return w
 end
@@ -503,7 +561,16 @@ function M.attach_rule(w, r)
   w.wants_history = w.spec.history ~= false
 end
 
-function M.rule(spec) return require("runwatch.rules").rule(spec) end
+-- The daemon's record says when it stopped (runwatch status; a crash leaves no such mark, and
+-- status then tells from the state file's lock that nothing holds it).
+task.on_exit(function()
+  if M.daemon_recorded then
+    pcall(function()
+      local d = state.meta_get("daemon") or {}
+      if d.pid == core.getpid() then d.stopped = core.time(); state.meta_set("daemon", d) end
+    end)
+  end
+end)
 
 M.Watch = Watch
 return M

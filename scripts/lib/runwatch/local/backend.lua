@@ -1074,6 +1074,8 @@ function B:upsert(vars, fields)
     exc = "read-only"}, 2)
 end
 
+function B:write_run(id, set) return self:upsert({id = id}, set) end
+
 function B:delete_run(id, artifacts)
   local run = storage_run(self, id)
   errors.raise({message = "local runs are read-only: " .. (run and run.segs[#run.segs].dir or "the run") ..

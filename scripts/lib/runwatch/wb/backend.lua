@@ -176,6 +176,32 @@ function B:upsert(vars, fields)
   return bucket
 end
 
+-- write_run(storage_id, set) -- one UpsertBucket carrying only the fields in set, which are in
+-- script terms (run_changes.plan): name, notes, description, group, job_type, tags, config and
+-- summary (whole JSON texts). The GraphQL input names live here only.
+local UPSERT_INPUTS = {
+  name = {"display_name", "displayName", "String"}, notes = {"notes", "notes", "String"},
+  description = {"description", "description", "String"}, group = {"groupName", "groupName", "String"},
+  job_type = {"jobType", "jobType", "String"}, tags = {"tags", "tags", "[String!]"},
+  config = {"config", "config", "JSONString"}, summary = {"summaryMetrics", "summaryMetrics", "JSONString"},
+}
+local UPSERT_ORDER = {"name", "notes", "description", "group", "job_type", "tags", "config", "summary"}
+function B:write_run(id, set)
+  local vars, fields = {id = id}, {}
+  for _, k in ipairs(UPSERT_ORDER) do
+    local v = set[k]
+    if v ~= nil then
+      local f = UPSERT_INPUTS[k]
+      vars[f[1]] = v
+      fields[#fields + 1] = {var = f[1], input = f[2], type = f[3]}
+    end
+  end
+  for k in pairs(set) do
+    if not UPSERT_INPUTS[k] then error("write_run: unknown field '" .. tostring(k) .. "'", 2) end
+  end
+  return self:upsert(vars, fields)
+end
+
 -- alert(vars) -> true (NotifyScriptableRunAlert; not retried once it may have been delivered)
 function B:alert(vars)
   local data = self:gql(Q.NOTIFY_ALERT, vars, {op = "NotifyScriptableRunAlert", idempotent = false})
@@ -230,6 +256,9 @@ function B:delete_run(id, artifacts)
     {op = "DeleteRun", idempotent = false})
   return true
 end
+
+-- budget_status() -> the request budget of this backend's host (for runwatch status)
+function B:budget_status() return self.client.bucket:status() end
 
 -- updated_at(e, p, id) -> the run's updatedAt
 function B:updated_at(entity, project, id)

@@ -105,17 +105,18 @@ end
 
 -- One attempt. Returns data, or nil + a CommError (with .retryable and .sent_maybe).
 function Client:attempt(body, op, timeout)
-  self.bucket:acquire()
+  local auth = self:auth_header()          -- may raise: before a budget slot is taken
+  local slot <close> = self.bucket:acquire()
   local res, err, code = http.request{
     method = "POST", url = self.url, body = body, timeout = timeout, max_size = self.max_size,
     headers = {
-      ["Authorization"] = self:auth_header(),
+      ["Authorization"] = auth,
       ["Content-Type"] = "application/json",
       ["Accept"] = "application/json",
       ["User-Agent"] = "W&B Public Client runwatch/" .. core.version,
     },
   }
-  self.bucket:release()
+  slot:release()
   self.stats.requests = self.stats.requests + 1
   if not res then
     -- an answer over the size cap will not get smaller on a retry
@@ -194,10 +195,10 @@ function Client:download(url, opts)
   for _ = 1, 6 do
     local headers = {["User-Agent"] = "W&B Public Client runwatch/" .. core.version}
     if settings_mod.origin(url) == self.origin then headers["Authorization"] = self:auth_header() end
-    self.bucket:acquire()
+    local slot <close> = self.bucket:acquire()
     local res, err = http.request{method = "GET", url = url, headers = headers,
       timeout = opts.timeout or self.timeout, output = opts.output, max_size = opts.max_size}
-    self.bucket:release()
+    slot:release()
     self.stats.requests = self.stats.requests + 1
     if not res then return nil, err end
     if res.status >= 300 and res.status < 400 and res.headers.location then
