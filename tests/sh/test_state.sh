@@ -170,7 +170,7 @@ expect_exit 0 $RW once $LIB --state "$db" "$tmp/report.lua"
 expect_exit 0 $RW status $LIB --state "$db"
 cp "$tmp/out" "$tmp/status.txt"
 expect_match "$tmp/status.txt" "^state: $db\$"
-expect_match "$tmp/status.txt" '^daemon: pid 4242, started .*\(2h ago\), version 0.1.0, scripts: rules.lua$'
+expect_match "$tmp/status.txt" '^daemon: pid 4242, not running \(it ended without stopping cleanly: killed or crashed\), started .*\(2h ago\), version 0.1.0, scripts: rules.lua$'
 expect_match "$tmp/status.txt" '^  train +team/proj +30s +[0-9]+s ago +0.8s +3 +40 +2 +0$'
 expect_match "$tmp/status.txt" '^  nan-loss +train +critical +5m +1h +1 +1$'
 expect_match "$tmp/status.txt" '^  slow +- +- +- +- +0 +0$'
@@ -228,6 +228,7 @@ expect_match "$tmp/out" '^usage: runwatch status'
 # status and log work while a daemon writes
 cat > "$tmp/daemon.lua" <<'EOF'
 local n = 0
+state.record_daemon()
 every("20ms", function()
   n = n + 1
   state.transaction(function()
@@ -249,8 +250,53 @@ for i in 1 2 3 4 5; do
   expect_match "$tmp/out" '  tick  ok  tick [0-9]+$'
   sleep 0.1
 done
+# status tells a running daemon from one that stopped or was killed (the store's lock, not a pid)
+expect_exit 0 $RW status $LIB --state "$db"
+expect_match "$tmp/out" "^daemon: pid $daemon, running, started"
 kill -TERM "$daemon"; wait "$daemon"; rc=$?
 [ "$rc" = 0 ] && ok || { bad "daemon exit $rc"; cat "$tmp/daemon.err"; }
+expect_exit 0 $RW status $LIB --state "$db"
+expect_match "$tmp/out" "^daemon: pid $daemon, stopped .*ago"
+$RW run $LIB --state "$db" "$tmp/daemon.lua" > /dev/null 2> "$tmp/daemon.err" &
+daemon=$!
+for i in $(seq 1 100); do
+  $RW status $LIB --state "$db" 2>/dev/null | grep -q "^daemon: pid $daemon, running" && break
+  sleep 0.1
+done
+expect_exit 0 $RW status $LIB --state "$db"
+expect_match "$tmp/out" "^daemon: pid $daemon, running"
+kill -9 "$daemon"; wait "$daemon" 2>/dev/null
+expect_exit 0 $RW status $LIB --state "$db"
+expect_match "$tmp/out" "^daemon: pid $daemon, not running \(it ended without stopping cleanly"
+# }======
+
+# {====== 5. a dry run changes nothing: the store and its -wal stay byte for byte (or absent)
+db="$tmp/dry/state.db"
+cat > "$tmp/dry.lua" <<'EOF'
+state.set("n", (state.get("n") or 0) + 1)
+state.outbox_add("k" .. state.get("n"), "webhook", {})
+print("n=" .. state.get("n"))
+EOF
+expect_exit 0 $RW once $LIB --dry-run --state "$db" "$tmp/dry.lua"
+expect_match "$tmp/out" '^n=1$'
+{ [ -e "$db" ] || [ -e "$db-wal" ]; } && bad "a dry run created the store" || ok
+[ -e "$tmp/dry" ] && bad "a dry run created the store's directory" || ok
+expect_exit 0 $RW once $LIB --state "$db" "$tmp/dry.lua"
+expect_match "$tmp/out" '^n=1$'
+sum=$(cat "$db" "$db-wal" 2>/dev/null | cksum); ls_before=$(ls -a "$tmp/dry")
+expect_exit 0 $RW once $LIB --dry-run --state "$db" "$tmp/dry.lua"
+expect_match "$tmp/out" '^n=2$'          # the dry run works on a copy: it sees and changes it
+[ "$(cat "$db" "$db-wal" 2>/dev/null | cksum)" = "$sum" ] && ok || bad "a dry run changed the store"
+[ "$(ls -a "$tmp/dry")" = "$ls_before" ] && ok || bad "a dry run left files: $(ls -a "$tmp/dry")"
+expect_exit 0 $RW once $LIB --state "$db" "$tmp/dry.lua"
+expect_match "$tmp/out" '^n=2$'          # the real run continues from the real store
+# while a daemon holds the store, a dry run still reads it (and is not refused)
+$RW run $LIB --state "$db" -e 'state.set("hold", 1); every("50ms", function() state.set("t", os.time()) end)' > /dev/null 2>&1 &
+holder=$!
+sleep 0.5
+expect_exit 0 $RW once $LIB --dry-run --state "$db" "$tmp/dry.lua"
+expect_match "$tmp/out" '^n=3$'
+kill -TERM "$holder"; wait "$holder" 2>/dev/null
 # }======
 
 finish

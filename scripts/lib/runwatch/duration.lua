@@ -18,7 +18,11 @@ function M.parse(v, what, level)
     error(string.format("bad %s (a duration like \"5m\" or seconds expected, got %s)", what or "duration", type(v)), level)
   end
   local ok, secs = pcall(cron.duration, v)
-  if not ok then error(tostring(secs):gsub("^[^:]*:%d+: ", ""), level) end
+  if not ok then
+    local msg = tostring(secs):gsub("^[^:]*:%d+: ", "")
+    if what and what ~= "duration" then msg = msg .. " (" .. what .. ")" end
+    error(msg, level)
+  end
   return secs
 end
 

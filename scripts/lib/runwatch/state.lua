@@ -959,6 +959,24 @@ end
 
 -- }======
 
+-- state.record_daemon(): the "daemon" record runwatch status shows (pid, start, version, mode,
+-- scripts), marked with the time it stopped when the process ends normally. A process killed or
+-- crashed leaves no mark; status then sees that nothing holds the store's lock.
+local daemon_recorded = false
+function M.record_daemon()
+  if daemon_recorded then return end
+  daemon_recorded = true
+  local opts = core.options()
+  M.meta_set("daemon", {pid = core.getpid(), started = core.time(), version = core.version,
+    mode = opts.mode, scripts = json.array({table.unpack(opts.scripts or {})})})
+  task.on_exit(function()
+    pcall(function()
+      local d = M.meta_get("daemon") or {}
+      if d.pid == core.getpid() then d.stopped = core.time(); M.meta_set("daemon", d) end
+    end)
+  end)
+end
+
 -- state.prune{audit_days = 90, outbox_days = 30, alert_days = 30} -> {audit =, outbox =, alerts =}
 -- Deletes audit entries, delivered outbox entries (a dedupe key is remembered this long) and
 -- resolved alerts older than that. Pending outbox entries and active alerts are kept.

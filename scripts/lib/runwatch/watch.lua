@@ -530,11 +530,13 @@ function M.watch(spec)
     groups[key] = g
     g.schedule = schedule.every(every, function() g:tick() end,
       {immediate = true, name = "watch " .. entity .. "/" .. project, cpu_budget = cpu_budget})
-  elseif every < g.every then
-    -- the group polls at the shortest interval among its watches
-    g.every = every
+  elseif every < g.every or g.schedule.stopped then
+    -- the group polls at the shortest interval among its watches (and again after all its
+    -- watches had stopped)
+    if g.schedule.stopped then g.every = every end
+    g.every = math.min(g.every, every)
     g.schedule:stop()
-    g.schedule = schedule.every(every, function() g:tick() end,
+    g.schedule = schedule.every(g.every, function() g:tick() end,
       {immediate = true, name = "watch " .. entity .. "/" .. project, cpu_budget = cpu_budget})
   end
   -- a backend that can tell when its data changed (local run files) triggers a tick at once
@@ -547,9 +549,7 @@ function M.watch(spec)
   watches[#watches + 1] = w
   if not M.daemon_recorded then
     M.daemon_recorded = true
-    local opts = core.options()
-    state.meta_set("daemon", {pid = core.getpid(), started = core.time(), version = core.version,
-      mode = opts.mode, scripts = json.array({table.unpack(opts.scripts or {})})})
+    state.record_daemon()
     effects.kick()          -- what a previous process left in the outbox
   end
   return w
@@ -560,17 +560,6 @@ function M.attach_rule(w, r)
   w.rules[#w.rules + 1] = r
   w.wants_history = w.spec.history ~= false
 end
-
--- The daemon's record says when it stopped (runwatch status; a crash leaves no such mark, and
--- status then tells from the state file's lock that nothing holds it).
-task.on_exit(function()
-  if M.daemon_recorded then
-    pcall(function()
-      local d = state.meta_get("daemon") or {}
-      if d.pid == core.getpid() then d.stopped = core.time(); state.meta_set("daemon", d) end
-    end)
-  end
-end)
 
 M.Watch = Watch
 return M

@@ -124,6 +124,16 @@ function M.collect(state)
   local now = core.time()
   local doc = {state = state.path(), time = state.iso(now), daemon = state.meta_get("daemon") or json.null,
     watches = json.object(), rules = json.object(), budget = json.object(), firing = json.array()}
+  -- is it running? The process writing this store holds its lock (a pid alone can be stale)
+  local holder = state.holder(state.path())
+  doc.writer = holder and {pid = holder.pid, started = holder.started, command = holder.command} or json.null
+  local d = doc.daemon
+  if type(d) == "table" then
+    d.running = holder ~= nil and holder.pid == d.pid
+  end
+  local pending, in_flight = state.outbox_pending(), 0
+  for _, e in ipairs(pending) do if e.claim then in_flight = in_flight + 1 end end
+  doc.outbox = {pending = #pending, in_flight = in_flight}
   for k, v in pairs(state.meta_list("watch:")) do doc.watches[k:sub(7)] = v end
   for k, v in pairs(state.meta_list("budget:")) do doc.budget[k:sub(8)] = v end
   for k, v in pairs(state.meta_list("rule:")) do
@@ -155,10 +165,21 @@ local function render(doc, now)
   if type(d) == "table" then
     local scripts = null(d.scripts)
     if type(scripts) == "table" then scripts = table.concat(scripts, ", ") end
-    add(string.format("daemon: pid %s, started %s, version %s, scripts: %s\n", show(d.pid),
+    local status
+    if d.running then status = "running"
+    elseif null(d.stopped) then status = "stopped " .. when(d.stopped, now)
+    else status = "not running (it ended without stopping cleanly: killed or crashed)" end
+    add(string.format("daemon: pid %s, %s, started %s, version %s, scripts: %s\n", show(d.pid), status,
       when(d.started, now), show(d.version), show(scripts)))
   else
     add("daemon: no record (no daemon has run with this state)\n")
+  end
+  local wr = null(doc.writer)
+  if type(wr) == "table" and not (type(d) == "table" and d.running) then
+    add(string.format("in use by: pid %s (%s), since %s\n", show(wr.pid), show(wr.command), show(wr.started)))
+  end
+  if doc.outbox and doc.outbox.pending > 0 then
+    add(string.format("outbox: %d effect(s) not yet delivered, %d in flight\n", doc.outbox.pending, doc.outbox.in_flight))
   end
 
   local ids = sorted_keys(doc.watches)
