@@ -48,7 +48,7 @@ phase() {
 phase webhook
 eval "$(count hooks hup --id rule,run,transition --expect "$tmp/expect.webhook")"
 check item06.webhooks 6 "$(holds "hooks_repeats == 0 && hooks_lost == 0 && hooks_unexpected == 0")" \
-  "$hups SIGHUPs ($reloads log lines about reloads): $hooks_expected notifications, $hooks_total webhooks, $hooks_repeats repeated, $hooks_lost lost"
+  "$hups SIGHUPs ($reloads log lines about reloads): $hooks_expected notifications, $hooks_total webhooks, $hooks_repeats repeated ($hooks_keyrepeats under the same Idempotency-Key), $hooks_lost lost"
 phase alert
 eval "$(count alerts --expect "$tmp/expect.alert")"
 check item06.alerts 6 "$(holds "alerts_repeats == 0 && alerts_lost == 0 && alerts_unexpected == 0")" \

@@ -46,8 +46,16 @@ sleep 3
 stop_daemon "$d"
 after=$(files "$tmp/b.db")
 eval "$(count hooks dry --prefix dryhooks)"
-plan_nan=$(grep -i 'dry' "$tmp/dry-b.out" | grep -c "${nanrun##*/}.*firing\|firing.*${nanrun##*/}")
-plan_rows=$(grep -i 'dry' "$tmp/dry-b.out" | grep -c 'last_seen_step')
+# the plan: a line naming the dry run, with the lines indented under it
+plans() {   # plans PATTERN...: plan entries whose text matches every PATTERN
+  awk 'function done() { if (b != "") { ok = 1; for (i = 1; i < ARGC0; i++) if (b !~ pat[i]) ok = 0; n += ok } b = "" }
+       BEGIN { ARGC0 = ARGC - 1; for (i = 1; i < ARGC0; i++) pat[i] = ARGV[i]; for (i = 1; i < ARGC0; i++) delete ARGV[i] }
+       /^[[:space:]]/ { if (b != "") b = b "\n" $0; next }
+       { done() } tolower($0) ~ /dry.run/ { b = $0 }
+       END { done(); print n + 0 }' "$@" "$tmp/dry-b.out"
+}
+plan_nan=$(plans "${nanrun##*/}" firing)
+plan_rows=$(plans last_seen_step)
 same=0; [ "$before" = "$after" ] && same=1
 check item09.state-unchanged 9 "$(holds "${#before} > 0 && same == 1")" \
   "state file before the dry run: $(echo $before | cut -c1-80)...; after: $( [ "$before" = "$after" ] && echo identical || echo "changed ($(echo $after | tr '\n' ' ' | cut -c1-120))")"
