@@ -40,18 +40,15 @@ static void stop_cb(struct ev_loop *loop, ev_signal *w, int revents) {
   ev_unref(loop);   /* the deadline alone does not keep the loop alive */
 }
 
-/* SIGHUP: build a new host from the scripts on disk; swap only if it loads. */
-static void reload_cb(struct ev_loop *loop, ev_signal *w, int revents) {
-  rw_app *app = w->data;
+/* Builds a new host from the scripts on disk and swaps it in if it loads; otherwise the old
+   one goes on (and resumes what it paused for the reload). */
+static void do_reload(rw_app *app) {
   char err[256];
-  rw_host *nh, *old;
-  (void)loop; (void)revents;
-  if (app->stopping) return;
-  rw_log(RW_LOG_INFO, "SIGHUP: reloading scripts");
-  old = app->host;
+  rw_host *nh, *old = app->host;
   nh = rw_host_new(app, err, sizeof err);
   if (!nh) {
     rw_log(RW_LOG_ERROR, "reload failed (%s); keeping the running scripts", err);
+    rw_host_call_hook(old, "_resume");
     return;
   }
   /* The new host's jobs start on the next loop turn, after the old host is gone, so the two
@@ -59,12 +56,43 @@ static void reload_cb(struct ev_loop *loop, ev_signal *w, int revents) {
   if (rw_host_load(nh) != 0) {
     rw_log(RW_LOG_ERROR, "reload failed; keeping the running scripts");
     rw_host_free(nh);
+    rw_host_call_hook(old, "_resume");
     return;
   }
   rw_host_call_hook(old, "_stop");
   rw_host_free(old);
   app->host = nh;
   rw_log(RW_LOG_INFO, "reload done");
+}
+
+/* While a reload waits: the old scripts finish the deliveries they have in flight (a webhook,
+   a W&B alert cut off by the swap could neither be known sent nor safely sent again), then the
+   swap happens; at most --stop-grace seconds. */
+static void reload_wait_cb(struct ev_loop *loop, ev_timer *w, int revents) {
+  rw_app *app = w->data;
+  (void)revents;
+  if (rw_host_ask_hook(app->host, "_quiesced") != 1 && rw_monotonic() < app->reload_deadline) return;
+  ev_timer_stop(loop, w);
+  app->reload_pending = 0;
+  if (app->stopping) return;
+  do_reload(app);
+}
+
+/* SIGHUP: pause new deliveries in the running scripts, wait for those in flight, reload. */
+static void reload_cb(struct ev_loop *loop, ev_signal *w, int revents) {
+  rw_app *app = w->data;
+  (void)revents;
+  if (app->stopping || app->reload_pending) return;
+  rw_log(RW_LOG_INFO, "SIGHUP: reloading scripts");
+  rw_host_call_hook(app->host, "_quiesce");
+  if (rw_host_ask_hook(app->host, "_quiesced") == 1) {
+    do_reload(app);
+    return;
+  }
+  app->reload_pending = 1;
+  app->reload_deadline = rw_monotonic() + app->opt->stop_grace;
+  ev_timer_set(&app->reload_timer, 0.02, 0.02);
+  ev_timer_start(loop, &app->reload_timer);
 }
 
 int rw_app_open(rw_app *app, rw_options *opt) {
@@ -101,6 +129,8 @@ int rw_app_open(rw_app *app, rw_options *opt) {
   ev_unref(app->loop);
   ev_timer_init(&app->stop_timer, stop_deadline_cb, 0., 0.);
   app->stop_timer.data = app;
+  ev_timer_init(&app->reload_timer, reload_wait_cb, 0.02, 0.02);
+  app->reload_timer.data = app;
   app->host = rw_host_new(app, err, sizeof err);
   if (!app->host) {
     rw_log(RW_LOG_ERROR, "%s", err);
@@ -127,6 +157,7 @@ int rw_app_run(rw_app *app) {
 void rw_app_close(rw_app *app) {
   if (app->loop) {
     if (ev_is_active(&app->stop_timer)) { ev_ref(app->loop); ev_timer_stop(app->loop, &app->stop_timer); }
+    if (ev_is_active(&app->reload_timer)) ev_timer_stop(app->loop, &app->reload_timer);
     ev_ref(app->loop); ev_prepare_stop(app->loop, &app->idle_check);
     ev_ref(app->loop); ev_signal_stop(app->loop, &app->sigint);
     ev_ref(app->loop); ev_signal_stop(app->loop, &app->sigterm);

@@ -98,10 +98,10 @@ int rw_host_pcall(lua_State *L, int nargs, int nres) {
 }
 
 /* Calls runwatch.task.<name>() if the library is loaded (e.g. "_stop" at SIGTERM). */
-int rw_host_call_hook(rw_host *h, const char *name) {
+static int call_hook(rw_host *h, const char *name, int ask) {
   lua_State *L = h->L;
   int top = lua_gettop(L);
-  int st;
+  int st, truth;
   lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
   lua_getfield(L, -1, "runwatch.task");
   if (!lua_istable(L, -1)) {
@@ -113,10 +113,15 @@ int rw_host_call_hook(rw_host *h, const char *name) {
     lua_settop(L, top);
     return -1;
   }
-  st = rw_host_pcall(L, 0, 0);
+  st = rw_host_pcall(L, 0, ask ? 1 : 0);
+  truth = st == LUA_OK && ask && lua_toboolean(L, -1);
   lua_settop(L, top);
-  return st == LUA_OK ? 0 : -1;
+  if (st != LUA_OK) return -1;
+  return ask ? truth : 0;
 }
+
+int rw_host_call_hook(rw_host *h, const char *name) { return call_hook(h, name, 0); }
+int rw_host_ask_hook(rw_host *h, const char *name) { return call_hook(h, name, 1); }
 
 /* {====== Module loading */
 

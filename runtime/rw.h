@@ -61,6 +61,9 @@ struct rw_app {
   ev_timer curl_timer;        /* the single libcurl multi timer */
   ev_signal sigint, sigterm, sighup;
   ev_timer stop_timer;        /* grace deadline after SIGTERM */
+  ev_timer reload_timer;      /* SIGHUP: waits for the old scripts' deliveries in flight */
+  double reload_deadline;     /* when the reload goes ahead even if deliveries still run */
+  int reload_pending;
   ev_prepare idle_check;      /* before the loop blocks: is anything left to do? */
   rw_options *opt;
   rw_host *host;              /* the current host */
@@ -85,6 +88,7 @@ int rw_host_load(rw_host *h);            /* load library + scripts; 0 ok, -1 fai
 void rw_host_free(rw_host *h);
 int rw_host_pcall(lua_State *L, int nargs, int nres);  /* the one door into Lua from C */
 int rw_host_call_hook(rw_host *h, const char *name);   /* call runwatch.task hook by name */
+int rw_host_ask_hook(rw_host *h, const char *name);    /* the same; 1 when it returned true, 0 false, -1 error */
 double rw_monotonic(void);
 double rw_walltime(void);
 

@@ -39,7 +39,12 @@ for name, w in pairs({vision = w_vision, nlp = w_nlp, pending = w_vision_pending
   rule{name = "seen-" .. name, watch = w, when = function(run) return true, run.id end,
     notify = {{webhook = hooks .. "seen-" .. name}, {wandb_alert = true, title = "seen {{run.id}} " .. name}}}
 end
-sleep(1.5)
+sleep(1.0)
+w_vision:stop(); w_nlp:stop(); w_vision_pending:stop()
+wait_for("the deliveries of the three watches", function()
+  for _, e in ipairs(state.outbox_pending()) do if e.key:find("^seen%-") then return false end end
+  return true
+end, 30)
 for _, name in ipairs({"vision", "nlp", "pending"}) do
   local firing = state.alerts{rule = "seen-" .. name, state = "firing"}
   local got, keys, dup = hooks_of("seen-" .. name), {}, 0
@@ -55,7 +60,6 @@ for _, name in ipairs({"vision", "nlp", "pending"}) do
   for _, a in ipairs(wb.admin("GET", "alerts")) do if a.title:find(" " .. name .. "$") then alerts = alerts + 1 end end
   t.eq(alerts, #firing, name .. ": one W&B alert per firing alert")
 end
-w_vision:stop(); w_nlp:stop(); w_vision_pending:stop()
 
 -- }======
 

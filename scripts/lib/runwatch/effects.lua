@@ -249,7 +249,8 @@ local function deliver_destination(dest, entries)
     local finished = false
     local function pump()
       if finished then return end
-      while running < M.per_destination and i <= #entries and not ((D.blocked[dest] or 0) > core.time()) do
+      while running < M.per_destination and i <= #entries and not D.quiescing and
+          not ((D.blocked[dest] or 0) > core.time()) do
         local e = entries[i]
         local ok_key = order_key(e)
         if busy[ok_key] then break end       -- keep the run's order: wait for the earlier one
@@ -335,7 +336,7 @@ end
 local function pass()
   if not D.adopted then adopt_orphans(); D.adopted = true end
   release_stuck()
-  while D.again and not task.stopping do
+  while D.again and not task.stopping and not D.quiescing do
     D.again = false
     local now = core.time()
     local due = state.outbox_due(now, 1000)
@@ -362,7 +363,7 @@ end
 -- kick(): deliver what is due, now (outside the caller: a job of its own). Called after a
 -- commit that queued effects, at start-up, and by the deliverer's own timer.
 function M.kick()
-  if core.options().dry_run or core.options().mode == "check" then return end
+  if core.options().dry_run or core.options().mode == "check" or D.quiescing then return end
   D.again = true
   if D.pass and not D.pass.done then return end
   D.pass = task.new(function()
@@ -376,10 +377,20 @@ function M.kick()
   end, {script = "runwatch", job = "delivery", budget = 600, ctx = false})
 end
 
--- in_flight() -> number of deliveries running now (a reload waits for them)
+-- in_flight() -> number of deliveries running now
 function M.in_flight()
-  return (D.pass and not D.pass.done) and 1 or 0
+  local n = 0
+  for _ in pairs(D.inflight) do n = n + 1 end
+  return n
 end
+
+-- A reload waits for the deliveries in flight (and starts no new one meanwhile): one cut off by
+-- the swap could neither be known sent nor safely sent again.
+task.on_quiesce{
+  quiesce = function() D.quiescing = true end,
+  busy = function() return next(D.inflight) ~= nil end,
+  resume = function() D.quiescing = false; M.kick() end,
+}
 
 task.on_stop(function() if D.timer then D.timer:close(); D.timer = nil end end)
 

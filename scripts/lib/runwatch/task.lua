@@ -232,6 +232,18 @@ function M._finish()
   end
 end
 
+-- Hooks for the host around a reload (SIGHUP): _quiesce asks the running scripts to start no
+-- new deliveries, _quiesced() says whether those in flight are done (the swap waits for it, up
+-- to --stop-grace), _resume undoes _quiesce when the new scripts failed to load.
+local quiescers = {}
+function M.on_quiesce(q) quiescers[#quiescers + 1] = q end   -- q = {quiesce =, busy =, resume =}
+function M._quiesce() for _, q in ipairs(quiescers) do q.quiesce() end end
+function M._quiesced()
+  for _, q in ipairs(quiescers) do if q.busy() then return false end end
+  return true
+end
+function M._resume() for _, q in ipairs(quiescers) do q.resume() end end
+
 -- Hook for the host: _exit when the process is about to end (after the loop; not on a reload).
 local exit_hooks = {}
 function M.on_exit(f) exit_hooks[#exit_hooks + 1] = f end
