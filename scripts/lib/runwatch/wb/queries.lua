@@ -1,6 +1,7 @@
 -- The GraphQL documents runwatch sends, byte for byte as the W&B Python SDK (v0.26.1, "classic")
 -- prints them on the wire (shared/reference/wandb-public-api.md, Appendix A), so the W&B backend
--- sees the requests it knows. Queries of our own (batched history, etc.) are built in wb/batch.lua.
+-- sees the requests it knows. Queries of our own (batched history, partial UpsertBucket, the watch
+-- poll) are built in wb/backend.lua.
 local Q = {}
 
 -- Runs (lazy=True, default for api.runs)
