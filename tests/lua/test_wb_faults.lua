@@ -125,6 +125,17 @@ t.eq(run:update(), true, "update retried after a dropped answer")
 t.eq(wb.stored(path).summary_decoded.fault_test, 42, "written")
 record("UpsertBucket dropped mid-body", "retried (setting the same values twice is harmless)")
 
+-- downloads are retried too (the download policy of retry.lua): two 503s, then the file
+reset()
+faults({{match = {path = "/files/"}, times = 2, action = {status = 503, headers = {["Retry-After"] = "0"}}}})
+local frun = fresh().run("rw-team/vision/abc123xy")
+local content = frun:file("requirements.txt"):read()
+t.ok(type(content) == "string" and #content > 0, "a file download after two 503s: " .. tostring(content and #content))
+local file_gets = 0
+for _, r in ipairs(wb.requests()) do if r.path and r.path:find("^/files/") then file_gets = file_gets + 1 end end
+t.eq(file_gets, 3, "two refused downloads, then the one that worked")
+record("file download answered 503 twice", "retried (download policy), then read")
+
 reset()
 print("\n| fault injected | outcome |\n|---|---|\n" .. table.concat(results, "\n"))
 t.done()

@@ -100,7 +100,7 @@ end
 -- attempt_fn(attempt, timeout_left) returns a result, or nil and an error table with
 -- .retryable (may this failure be repeated at all), .sent_maybe (may the other side have acted),
 -- .headers (the answer's, for Retry-After). opts: idempotent (default true), deadline (seconds,
--- default the policy's), timeout (per attempt), label (for the log).
+-- default the policy's), timeout (per attempt), label (for the log), on_retry(attempt, wait, err).
 -- The error returned carries .attempts and, when the deadline stopped it, .deadline_passed.
 function M.call(p, attempt_fn, opts)
   p = M.policy(p)
@@ -127,6 +127,7 @@ function M.call(p, attempt_fn, opts)
     end
     core.log("warn", string.format("%s failed (%s); retry %d in %.1f s (%s)", opts.label or p.name,
       e.status and ("HTTP " .. e.status) or tostring(e.message), attempt, wait, why))
+    if opts.on_retry then opts.on_retry(attempt, wait, e) end
     task.sleep(wait)
   end
 end

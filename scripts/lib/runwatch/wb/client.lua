@@ -1,19 +1,15 @@
 -- The W&B GraphQL client: POST {base_url}/graphql with basic auth api:<key>, through the host's
--- request budget, with the retry policy below, raising CommError when a call gives up.
--- Retry policy (modelled on wandb-core's RetryMostFailures):
---   retried: network errors, timeouts, truncated or malformed answers, 408, 429, 5xx and
---   other unlisted statuses; never: 400 401 403 404 409 410 413 422 501 and GraphQL errors.
---   Backoff: 1 s doubling to 60 s, times 1..1.25 jitter; Retry-After (seconds or a date) and
---   RateLimit-Reset are honoured; the whole call has a deadline (default 60 s).
---   Mutations: upsertBucket sets absolute values, so repeating it is harmless and it is retried
---   like a query. notifyScriptableRunAlert and deleteRun are not idempotent (a repeat could
---   alert twice): they are retried only when the server cannot have acted -- the connection
---   was never made, or the answer was 429.
+-- request budget, retried by the `wandb` policy of retry.lua (where it is written down), raising
+-- CommError when a call gives up. An answer is classified here: its status, a malformed or
+-- truncated body, GraphQL errors. Mutations: upsertBucket sets absolute values, so repeating it
+-- is harmless and it is retried like a query; notifyScriptableRunAlert and deleteRun are not
+-- idempotent (idempotent = false): retried only when the server cannot have acted.
 local core = require "runwatch.core"
 local http = require "runwatch.http"
 local task = require "runwatch.task"
 local errors = require "runwatch.errors"
 local budget = require "runwatch.budget"
+local retry = require "runwatch.retry"
 local settings_mod = require "runwatch.wb.settings"
 
 local M = {}
@@ -21,11 +17,10 @@ local Client = {}
 Client.__index = Client
 Client.__name = "runwatch.wb.Client"
 
-local NO_RETRY = {[400] = true, [401] = true, [403] = true, [404] = true, [409] = true,
-  [410] = true, [413] = true, [422] = true, [501] = true}
 local CONNECT_FAILED = {[6] = true, [7] = true}   -- CURLE_COULDNT_RESOLVE_HOST / _CONNECT
 
-M.retry_defaults = {base = 1.0, cap = 60.0, deadline = 60.0, timeout = 30.0}
+M.retry_defaults = {base = retry.policies.wandb.base, cap = retry.policies.wandb.cap,
+  deadline = retry.policies.wandb.deadline, timeout = 30.0}
 
 local function json() return require "runwatch.json" end
 
@@ -44,6 +39,9 @@ function M.new(s, opts)
     stats = {requests = 0, retries = 0, bytes = 0, errors = 0},
   }, Client)
   c.bucket = budget.get(c.origin, {rate = opts.rate, burst = opts.burst, concurrency = opts.concurrency})
+  -- the wandb policy, with this api's own spacing and deadline (Api{retry_base=, retry_cap=, deadline=})
+  c.policy = setmetatable({base = c.retry_base, cap = c.retry_cap, deadline = c.deadline},
+    {__index = retry.policies.wandb})
   return c
 end
 
@@ -59,29 +57,9 @@ function Client:auth_header()
   return self.basic
 end
 
--- Seconds to wait before the next attempt, from Retry-After / RateLimit-Reset or backoff.
-local function parse_http_date(s)
-  local d, mon, y, h, mi, sec = s:match("%a+, (%d+) (%a+) (%d+) (%d+):(%d+):(%d+) GMT")
-  if not d then return nil end
-  local months = {Jan = 1, Feb = 2, Mar = 3, Apr = 4, May = 5, Jun = 6, Jul = 7, Aug = 8, Sep = 9, Oct = 10, Nov = 11, Dec = 12}
-  local t = os.time({year = tonumber(y), month = months[mon] or 1, day = tonumber(d), hour = tonumber(h), min = tonumber(mi), sec = tonumber(sec), isdst = false})
-  local utc_offset = os.time() - os.time(os.date("!*t"))
-  return t + utc_offset - core.time()
-end
-
+-- Seconds to wait before the next attempt (retry.lua's wandb policy with this spacing).
 function M.retry_wait(attempt, headers, base, cap)
-  if headers then
-    local ra = headers["retry-after"]
-    if ra then
-      local secs = tonumber(ra) or parse_http_date(ra)
-      if secs then return math.max(0, secs), "Retry-After" end
-    end
-    local remaining = tonumber(headers["ratelimit-remaining"])
-    local reset = tonumber(headers["ratelimit-reset"])
-    if remaining and remaining <= 0 and reset then return math.max(0, reset), "RateLimit-Reset" end
-  end
-  local w = math.min(cap, base * 2 ^ (attempt - 1))
-  return w * (1 + math.random() * 0.25), "backoff"
+  return retry.wait(setmetatable({base = base, cap = cap}, {__index = retry.policies.wandb}), attempt, headers)
 end
 
 -- The message the server gave: {"errors":[{"message":...}|"..."]} or {"error": ...}
@@ -134,7 +112,7 @@ function Client:attempt(body, op, timeout)
       msg = "Permission denied: you do not have access to this resource (" .. (msg or "forbidden") .. ")"
     end
     return nil, errors.new{message = msg or ("HTTP " .. status), status = status, errors = errs, op = op,
-      exc = res.body, retryable = not NO_RETRY[status] and not (status >= 200 and status < 300),
+      exc = res.body, retryable = retry.retryable_status(self.policy, status),
       sent_maybe = status ~= 429, headers = res.headers}
   end
   local doc, derr = json().decode(res.body)
@@ -160,38 +138,22 @@ function Client:graphql(query, variables, opts)
   opts = opts or {}
   local op = opts.op or query:match("^%s*%a+%s+([%w_]+)") or "query"
   local body = json().encode({query = query, variables = variables or json().object({})})
-  local deadline = core.now() + (opts.deadline or self.deadline)
   local timeout = opts.timeout or self.timeout
-  local idempotent = opts.idempotent ~= false
-  local attempt = 0
-  while true do
-    attempt = attempt + 1
-    local left = deadline - core.now()
-    local data, e = self:attempt(body, op, math.max(0.001, math.min(timeout, left)))
-    if data then return data end
-    e.attempts = attempt
-    local can_retry = e.retryable and (idempotent or not e.sent_maybe)
-    if not can_retry then
-      self.stats.errors = self.stats.errors + 1
-      error(e, 0)
-    end
-    local wait, why = M.retry_wait(attempt, e.headers, self.retry_base, self.retry_cap)
-    if core.now() + wait >= deadline then
-      self.stats.errors = self.stats.errors + 1
-      e.message = e.message .. " (gave up: the call's deadline of " .. (opts.deadline or self.deadline) .. " s passed)"
-      error(e, 0)
-    end
-    self.stats.retries = self.stats.retries + 1
-    core.log("warn", string.format("W&B %s failed (%s); retry %d in %.1f s (%s)", op,
-      e.status and ("HTTP " .. e.status) or e.message, attempt, wait, why))
-    task.sleep(wait)
+  local data, e = retry.call(self.policy, function(_, left)
+    return self:attempt(body, op, math.min(timeout, left))
+  end, {idempotent = opts.idempotent ~= false, deadline = opts.deadline, label = "W&B " .. op,
+    on_retry = function() self.stats.retries = self.stats.retries + 1 end})
+  if data then return data end
+  self.stats.errors = self.stats.errors + 1
+  if e.deadline_passed then
+    e.message = e.message .. " (gave up: the call's deadline of " .. e.deadline_passed .. " s passed)"
   end
+  error(e, 0)
 end
 
 -- download(url, opts) -> response or nil, err. The key goes only to URLs on the W&B origin;
 -- redirects are followed here, one hop at a time, dropping the key when the host changes.
-function Client:download(url, opts)
-  opts = opts or {}
+local function download_once(self, url, opts)
   for _ = 1, 6 do
     local headers = {["User-Agent"] = "W&B Public Client runwatch/" .. core.version}
     if settings_mod.origin(url) == self.origin then headers["Authorization"] = self:auth_header() end
@@ -213,6 +175,23 @@ function Client:download(url, opts)
     end
   end
   return nil, "too many redirects"
+end
+
+-- download(url, opts) -> response or nil, err. Retried by the `download` policy (network
+-- errors, 408, 429, 5xx); a file written to opts.output is written again from the start.
+function Client:download(url, opts)
+  opts = opts or {}
+  local last
+  local res, e = retry.call("download", function()
+    local r, err = download_once(self, url, opts)
+    if r and not retry.retryable_status("download", r.status) then return r end
+    last = r
+    if r then return nil, {message = "HTTP " .. r.status, status = r.status, headers = r.headers, retryable = true} end
+    return nil, {message = tostring(err), retryable = err ~= "too many redirects" and not tostring(err):find("too large", 1, true)}
+  end, {label = "download " .. (settings_mod.origin(url) or "")})
+  if res then return res end
+  if last then return last end        -- the last answer, as before: callers look at its status
+  return nil, e.message
 end
 
 return M
