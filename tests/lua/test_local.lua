@@ -305,7 +305,7 @@ t.eq(ids(la.runs(nil, {["$or"] = {{["config.data.split.val_size"] = 0.2}, {host 
   {"g9dvvkua", "6h7uaalc"}, "$or, nested config key, host")
 t.eq(ids(la.runs(nil, {["config.epochs"] = {["$exists"] = true}})), {"kj3gdsjx"}, "$exists")
 t.eq(ids(la.runs("local/TinyLM")), {"kj3gdsjx"}, "a project name from the run records selects its runs")
-t.eq(#la.runs("local/nothing-here"), 0, "an unknown project has no runs")
+t.checkerr("Could not find project local/nothing-here", function() return #la.runs("local/nothing-here") end)  -- issue 13 item 1
 local paged = la.runs(nil, nil, {order = "+created_at", per_page = 1})
 t.eq(#paged, 3, "runCount with per_page = 1")
 t.eq(ids(paged), {"g9dvvkua", "6h7uaalc", "kj3gdsjx"}, "pages of one run, by cursor")

@@ -113,9 +113,9 @@ for _, p in ipairs({"rw-team/../abc123xy", "rw team/vision/abc123xy", "rw-team/v
   t.ok(not okr and tostring(e):find("Could not find run", 1, true), string.format("%q: Could not find run (%s)", p, tostring(e)))
   t.eq(#wb.requests("Run"), 1, p .. ": one request, as variables")
 end
--- a project with odd characters lists nothing
+-- a project with odd characters does not exist: a CommError naming it (issue 13 item 1)
 reset()
-t.eq(#fresh().runs("rw-team/no such #project?x=1%"), 0, "an odd project name: no runs")
+t.checkerr("Could not find project rw-team/no such #project?x=1%", function() return #fresh().runs("rw-team/no such #project?x=1%") end)
 t.eq(wb.requests("Runs")[1].variables.project, "no such #project?x=1%", "the project name reached the server unchanged")
 -- what cannot be a name: a path error, no request
 reset()

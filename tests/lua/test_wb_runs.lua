@@ -123,7 +123,7 @@ for id in pairs(seen) do if not sseen[id] then same = false end end
 t.ok(same, "the same runs as the kept list")
 t.checkerr("was released", function() return stream[1] end)
 
--- a missing project is empty
-t.eq(#api.runs("rw-team/no-such-project"), 0, "missing project: 0 runs")
+-- a missing project raises a CommError naming it (issue 13 item 1; test_wb_missing_project.lua)
+t.checkerr("Could not find project rw-team/no-such-project", function() return #api.runs("rw-team/no-such-project") end)
 
 t.done()

@@ -162,6 +162,7 @@ class Store {
     this.projects = new Map(); // "entity/name" -> project
     this.runsById = new Map(); // storage id -> run
     this.alerts = [];
+    this.cursorMode = 'keyset'; // or 'offset' (admin POST cursors): how runs cursors page
     this.seq = 0;
     this.projectSeq = 0;
     this.fileSeq = 0;

@@ -122,9 +122,34 @@ function orderedRuns(proj, filters, order, extra) {
 
 function runCursor(e) { return cursorOf(tjson.stringify([e.k[0], e.k[1], e.seq])); }
 
-function runsConnection(proj, args, extra) {
+// Runs cursors are keyset cursors (the entry's sort key), unless the store's cursorMode is
+// 'offset': then a cursor is a position in the ordered list, as W&B's own paging behaves (runs
+// created or reordered while a listing is paged shift the positions: the duplicate and missing
+// runs reported against wandb.Api, wandb/wandb#6614 and #7666).
+function runsConnection(proj, args, extra, mode) {
   const { ord, list } = orderedRuns(proj, args.filters, args.order, extra);
   let start = 0;
+  if (mode === 'offset') {
+    if (args.after) {
+      let c;
+      try { c = tjson.parse(uncursor(args.after, 'runs')); } catch (e) { throw userErr('invalid runs cursor'); }
+      if (!Array.isArray(c) || c.length !== 2 || c[0] !== 'offset' || !Number.isInteger(c[1])) throw userErr('invalid runs cursor');
+      start = c[1] + 1;
+    }
+    const n = pageSize(args.first);
+    const page = list.slice(start, start + n);
+    const edges = page.map((e, i) => ({ node: e.run, cursor: cursorOf(tjson.stringify(['offset', start + i])) }));
+    return {
+      totalCount: list.length,
+      edges,
+      pageInfo: {
+        hasNextPage: start + page.length < list.length,
+        hasPreviousPage: start > 0,
+        startCursor: edges.length ? edges[0].cursor : null,
+        endCursor: edges.length ? edges[edges.length - 1].cursor : null,
+      },
+    };
+  }
   if (args.after) {
     let c;
     try { c = tjson.parse(uncursor(args.after, 'runs')); } catch (e) { throw userErr('invalid runs cursor'); }
@@ -176,6 +201,25 @@ function historyTexts(h, { samples, minStep, maxStep }) {
   return sampleIndices(h.length, samples).map((i) => h.row(i).text);
 }
 
+// A value of W&B's inline-JSON sampledHistory answer: NaN and ±Infinity cannot be written in
+// JSON, so they come back as null (the full `history` rows are JSON strings and keep them).
+function finiteOnly(raw) {
+  if (raw === undefined || !/NaN|Infinity/.test(raw)) return raw;
+  let v;
+  try { v = tjson.parse(raw); } catch (e) { return raw; }
+  const clean = (x) => {
+    if (typeof x === 'number') return Number.isFinite(x) ? x : null;
+    if (Array.isArray(x)) return x.map(clean);
+    if (x && typeof x === 'object' && !(x instanceof tjson.RawJSON)) {
+      const o = {};
+      for (const [k, y] of Object.entries(x)) o[k] = clean(y);
+      return o;
+    }
+    return x;
+  };
+  return tjson.stringify(clean(v));
+}
+
 function sampledSpec(h, specText) {
   let spec;
   try { spec = tjson.parse(specText); } catch (e) { throw userErr(`invalid sampledHistory spec: ${e.message}`); }
@@ -192,7 +236,7 @@ function sampledSpec(h, specText) {
     for (const [k, , raw] of rowMembers(r)) m.set(k, raw);
     if (!need.every((k) => m.has(k))) continue;
     if (!m.has('_step')) m.set('_step', String(r.step));
-    rows.push(tjson.fromMembers(keys.filter((k, j) => keys.indexOf(k) === j).map((k) => [k, m.get(k)])));
+    rows.push(tjson.fromMembers(keys.filter((k, j) => keys.indexOf(k) === j).map((k) => [k, finiteOnly(m.get(k))])));
   }
   const samples = spec.samples === undefined || spec.samples === null ? 500 : spec.samples;
   const picked = sampleIndices(rows.length, samples).map((i) => rows[i]);
@@ -299,7 +343,7 @@ const resolvers = {
     readOnly: () => false,
     user: (_, __, ctx) => viewerObj(ctx.store),
     run: (p, { name }) => p.byName.get(name) || null,
-    runs: (p, args) => runsConnection(p, args),
+    runs: (p, args, ctx) => runsConnection(p, args, null, ctx.store.cursorMode),
     runCount: (p, { filters }) => orderedRuns(p, filters, null).list.length,
     sweep: (p, { sweepName }) => p.sweeps.find((s) => s.name === sweepName) || null,
     totalSweeps: (p) => p.sweeps.length,

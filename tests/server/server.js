@@ -454,6 +454,13 @@ class TestServer {
       }
     }
 
+    if (what === 'cursors' && m === 'POST') {
+      const b = input();
+      if (b.mode !== 'keyset' && b.mode !== 'offset') throw new HttpError(400, '"mode" must be "keyset" or "offset"');
+      this.store.cursorMode = b.mode;
+      return json(200, { ok: true, mode: b.mode });
+    }
+
     if (what === 'files' && m === 'POST') {
       const b = input();
       if (b.redirect !== undefined) this.filesRedirect = !!b.redirect;

@@ -7,6 +7,9 @@ local task = require "runwatch.task"
 local run_mod = require "runwatch.run"
 local filters_mod = require "runwatch.filters"
 local paths = require "runwatch.wb.paths"
+local paged = require "runwatch.paged"
+local errors = require "runwatch.errors"
+local runs_mod = require "runwatch.runs"
 
 local M = {}
 local null = json.null
@@ -52,6 +55,23 @@ local function nested(t, path)
   end
 end
 
+-- sub(run, name) -> run.config / run.summary / run.system_metrics; a malformed one (a CommError
+-- from decoding) is logged once per run and reads as empty, so the run's other columns are still
+-- exported
+local warned = setmetatable({}, {__mode = "k"})
+local function sub(run, name)
+  local ok, v = pcall(function() return run[name] end)
+  if ok then return v end
+  if not (errors.is(v) and v.op == "decode") then error(v, 0) end
+  local w = warned[run] or {}
+  warned[run] = w
+  if not w[name] then
+    w[name] = true
+    core.log("warn", "export: " .. tostring(v.message) .. " (its " .. name .. " columns are left empty)")
+  end
+  return {}
+end
+
 -- value(item, column) -> the column's value for a Run ("config.lr", "summary.loss", "name") or
 -- a plain row ("loss", "a.b" = row["a.b"] or row.a.b); nil when missing.
 function M.value(item, col)
@@ -59,7 +79,7 @@ function M.value(item, col)
     local head, rest = col:match("^([^.]+)%.(.+)$")
     head = head or col
     local v
-    if SUB[head] then v = item[SUB[head]]
+    if SUB[head] then v = sub(item, SUB[head])
     elseif RUN_FIELDS[head] then v = item[head]
     else return nil end
     if rest then return nested(v, rest) end
@@ -135,8 +155,8 @@ end
 function M.columns_of(item)
   if is_run(item) then
     local cols = {"id", "name", "state", "created_at"}
-    sorted_keys(item.config, "config.", cols)
-    sorted_keys(item.summary, "summary.", cols)
+    sorted_keys(sub(item, "config"), "config.", cols)
+    sorted_keys(sub(item, "summary"), "summary.", cols)
     return cols
   end
   local cols = sorted_keys(item, "", {})
@@ -262,94 +282,48 @@ end
 
 -- {====== sources: what to export, as an iterator of items
 
--- pages(fetch, wrap, info) -> iterator over wrap(node) for every node of every page, where
--- fetch(cursor) -> {nodes, cursor, has_next, count} or nil (missing). One page at a time (the
--- next one fetched while this one is consumed) and nothing is cached, so a processed item is
--- garbage once the caller drops it. info.count = the page's count after the first page;
--- info.missing when fetch answered nil.
-local function pages(fetch, wrap, info)
-  local nodes, i, n = {}, 0, 0
-  local pending, started, more = nil, false, true
-  local function take(page)
-    if not page then
-      info.missing, info.count, more = true, info.count or 0, false
-      return
-    end
-    if info.count == nil then info.count = page.count end
-    nodes, i, n = page.nodes, 0, #page.nodes
-    if page.has_next and n > 0 then
-      local slot, cursor = {}, page.cursor
-      slot.task = task.new(function() slot.page = fetch(cursor) end, {quiet = true})
-      pending = slot
-    else
-      more = false
-    end
-  end
+-- each(list, info) -> iterator over a streamed paged list (runwatch.paged, keep = false): one
+-- page at a time (the next one fetched while this one is consumed), nothing cached, so a
+-- processed item is garbage once the caller drops it; a run id already listed is not listed
+-- again. info.count = the server's count once the first page arrived.
+local function each(list, info)
+  local i = 0
   return function()
-    while true do
-      if i < n then
-        i = i + 1
-        local node = nodes[i]
-        nodes[i] = false
-        return wrap(node)
-      end
-      nodes = {}
-      if not started then
-        started = true
-        take(fetch(nil))
-      elseif pending then
-        local slot = pending
-        pending = nil
-        local ok, err = slot.task:wait()
-        if not ok then error(slot.task.errvalue or err, 0) end
-        take(slot.page)
-      else
-        more = false
-      end
-      if not more and i >= n then return nil end
-    end
+    i = i + 1
+    local item = list[i]
+    if info.count == nil then info.count = list:known_count() end
+    return item
   end
 end
 
 -- stream(api, entity, project, q, info) -> iterator over the Run objects of a runs query
--- (q = {filters = JSON text, order, per_page, full}), page by page, uncached
+-- (q = {filters = JSON text, order, per_page, full}), page by page, uncached. A missing
+-- project raises the CommError of api.runs.
 local function stream(api, entity, project, q, info)
-  local backend = api.backend
-  return pages(function(cursor)
-    return backend:runs_page(entity, project, {filters = q.filters, order = q.order,
-      per_page = q.per_page, cursor = cursor, full = q.full})
-  end, function(node) return run_mod.new(api, entity, project, node, q.full) end, info)
+  return each(runs_mod.new(api, entity, project, q.filters, q.order, q.per_page, q.full, nil, false), info)
 end
 M.stream = stream
 
--- A lazy list (api.runs() result) as an iterator that does not fill the list's cache: its own
--- fetch/wrap (runwatch.paged) or its query (the older Runs). Nil for anything else.
+-- A lazy list (api.runs() result) as an iterator that does not fill the list's cache: the same
+-- query, streamed. Nil for anything else.
 local function lazy_items(src)
   local mt = getmetatable(src)
-  local name = mt and mt.__name
-  if name ~= "runwatch.Runs" and name ~= "runwatch.Paged" then return nil end
+  if mt ~= paged.MT then return nil end
   local s = rawget(src, "_")
-  if type(s) ~= "table" then return nil end
-  if s.count ~= nil and not s.has_next and type(s.list) == "table" and s.keep ~= false
-     and (s.base or 0) == 0 then
-    -- already read to the end and kept: its runs are in memory anyway
-    local i, list = 0, s.list
-    return function() i = i + 1; return list[i] end, {count = #list, runs = is_run(list[1])}
+  local info = {runs = tostring(s.name):match("^Runs ") ~= nil or nil}
+  if s.count ~= nil and not s.has_next and s.keep ~= false then
+    -- already read to the end and kept: its elements are in memory anyway
+    local i = 0
+    info.count = src:loaded()
+    if info.runs == nil then info.runs = is_run(src[1]) end
+    return function() i = i + 1; return src[i] end, info
   end
-  local info = {runs = (name == "runwatch.Runs" or tostring(s.name):match("^Runs ") ~= nil) or nil}
-  if type(s.fetch) == "function" and type(s.wrap) == "function" then
-    local wrap = s.wrap
-    return pages(s.fetch, function(node)
-      local item = wrap(node)
-      if info.runs == nil then info.runs = is_run(item) end
-      return item
-    end, info), info
-  end
-  if s.api and s.entity and s.project then
-    return stream(s.api, s.entity, s.project, {filters = s.filters, order = s.order,
-      per_page = s.per_page, full = s.full}, info), info
-  end
-  return nil
+  local it = each(src:stream(), info)
+  return function()
+    local item = it()
+    if info.runs == nil and item ~= nil then info.runs = is_run(item) end
+    return item
+  end, info
 end
 
 -- items(src) -> iterator, info. src: a list of rows or Runs, an api.runs() result (streamed
@@ -648,9 +622,8 @@ local function write_items(next_item, info, target, o, level)
   if prog and ok then prog.total = info.count; prog:draw(true) end
   if not ok then
     if prog then io.stderr:write("\n") end
-    return nil, errmsg(res)
+    return nil, errmsg(res), res
   end
-  if info.missing then return nil, "project not found" end
   if not cok then return nil, cerr end
   return res
 end
@@ -661,7 +634,8 @@ end
 function M.write(src, target, o)
   o = check_opts(o, 2)
   local next_item, info = items(src, 2)
-  return write_items(next_item, info, target, o, 2)
+  local n, err = write_items(next_item, info, target, o, 2)
+  return n, err
 end
 
 -- csv(rows_or_runs, path, columns [, opts]) -> rows written, or nil, err
@@ -671,7 +645,8 @@ function M.csv(src, path, columns, o)
   for k, v in pairs(o) do copy[k] = v end
   copy.format, copy.columns = "csv", columns
   local next_item, info = items(src, 2)
-  return write_items(next_item, info, path, copy, 2)
+  local n, err = write_items(next_item, info, path, copy, 2)
+  return n, err
 end
 
 -- jsonl(rows_or_runs, path, columns [, opts]) -> rows written, or nil, err
@@ -681,7 +656,8 @@ function M.jsonl(src, path, columns, o)
   for k, v in pairs(o) do copy[k] = v end
   copy.format, copy.columns = "jsonl", columns
   local next_item, info = items(src, 2)
-  return write_items(next_item, info, path, copy, 2)
+  local n, err = write_items(next_item, info, path, copy, 2)
+  return n, err
 end
 
 -- json(rows_or_runs, path, columns [, opts]) -> rows written, or nil, err (one JSON array)
@@ -691,7 +667,8 @@ function M.json(src, path, columns, o)
   for k, v in pairs(o) do copy[k] = v end
   copy.format, copy.columns = "json", columns
   local next_item, info = items(src, 2)
-  return write_items(next_item, info, path, copy, 2)
+  local n, err = write_items(next_item, info, path, copy, 2)
+  return n, err
 end
 
 -- query(path, o) -> api, entity, project, q: a project's runs query as api.runs would send it
@@ -736,9 +713,11 @@ function M.project(path, o)
   q.full = needs_full(cols) or false
   if o.history then q.full = needs_full(cols or {"id"}) end
   local info = {runs = true}
-  local n, err = write_items(stream(A, entity, project, q, info), info, o.output, {format = o.format,
+  local n, err, raw = write_items(stream(A, entity, project, q, info), info, o.output, {format = o.format,
     columns = cols, history = o.history, progress = o.progress, page_size = o.page_size}, 2)
-  if n == nil and err == "project not found" then err = "project " .. entity .. "/" .. project .. " not found" end
+  if n == nil and errors.is(raw) and raw.exc == "project not found" then
+    err = "project " .. entity .. "/" .. project .. " not found"
+  end
   return n, err
 end
 

@@ -279,8 +279,12 @@ function M.order(o, level)
   if o == nil or o == "" then return "-created_at" end
   if type(o) ~= "string" then error("bad order (string expected, got " .. type(o) .. ")", level) end
   local sign, key = o:match("^([+-]?)(.*)$")
-  if key == "" or #key > 256 or not key:match("^[%w_][%w_.%-]*$") or key:find("..", 1, true)
-     or key:sub(-1) == "." then
+  -- a column or section name ("created_at", "summary"), then dotted segments; metric names hold
+  -- '/', spaces and other punctuation ("summary.valid/r2", "summary.acc (top-1)"): after the first
+  -- dot any text but control characters, with no empty segment
+  local root, rest = key:match("^([^.]*)(.*)$")
+  if key == "" or #key > 256 or not root:match("^[%w_][%w_%-]*$") or rest:find("%c") or not utf8.len(rest)
+     or key:find("..", 1, true) or key:sub(-1) == "." or rest:find("^%.%s") or rest:find("%s$") then
     error(string.format("bad order %s (a key like \"-created_at\" or \"+summary.loss\" expected)", show(o)), level)
   end
   local root = key:match("^[^.]*")

@@ -1,6 +1,8 @@
 -- A lazy, paged list: list[i], #list, ipairs(list) and list:iter() fetch pages as they are
 -- reached (the next page is fetched while the script works through the current one). Used for
 -- runs, projects and files. fetch(cursor) -> {nodes, cursor, has_next, count} or nil (missing).
+-- With opts.key, an element whose key was already listed is skipped: a server that pages by
+-- position repeats elements when the list changes between two pages (W&B does, for runs).
 local task = require "runwatch.task"
 
 local M = {}
@@ -9,13 +11,14 @@ local MT = {__name = "runwatch.Paged"}
 
 -- new(fetch, wrap, opts) -> list; wrap(node) makes the element; opts.name for tostring,
 -- opts.per_page for the prefetch point, opts.methods extra methods, opts.keep = false to
--- stream: elements of pages already passed are released (constant memory for one pass; going
--- back raises)
+-- stream: elements of pages already passed are released (constant memory for one pass, but for
+-- the keys already listed; going back raises); opts.key(node) -> the node's identity
 function M.new(fetch, wrap, opts)
   opts = opts or {}
   return setmetatable({_ = {fetch = fetch, wrap = wrap, list = {}, count = nil, cursor = nil,
     has_next = true, pending = nil, per_page = opts.per_page or 50, name = opts.name or "list",
-    methods = opts.methods or {}, keep = opts.keep ~= false, base = 0, total = 0}}, MT)
+    methods = opts.methods or {}, keep = opts.keep ~= false, base = 0, total = 0,
+    key = opts.key, seen = opts.key and {} or nil}}, MT)
 end
 
 local function st(self) return rawget(self, "_") end
@@ -43,9 +46,15 @@ local function next_page(s)
     s.base = s.total
     s.list = {}
   end
+  local seen, key = s.seen, s.key
   for _, node in ipairs(page.nodes) do
-    s.list[#s.list + 1] = s.wrap(node)
-    s.total = s.total + 1
+    local k = key and key(node)
+    if k == nil or not seen[k] then
+      if k ~= nil then seen[k] = true end
+      -- streaming keeps the nodes and wraps each when it is reached (see get)
+      s.list[#s.list + 1] = s.keep and s.wrap(node) or node
+      s.total = s.total + 1
+    end
   end
   s.cursor = page.cursor
   s.has_next = page.has_next and #page.nodes > 0
@@ -63,14 +72,25 @@ end
 
 local function get(self, i)
   local s = st(self)
-  if i <= s.base then
-    error(string.format("%s streams (keep = false): element %d was released; iterate once, in order", s.name, i), 3)
+  if not s.keep then
+    -- streaming: element i is wrapped when reached and released when the next one is, so a
+    -- processed element (and what the script cached on it) is garbage once the script drops it
+    if i == s.pos then return s.last end
+    if i <= s.base or i < (s.pos or 0) then
+      error(string.format("%s streams (keep = false): element %d was released; iterate once, in order", s.name, i), 3)
+    end
   end
   while i > s.total and s.has_next do
     if not next_page(s) then break end
   end
   if i > s.total - s.per_page // 2 then start_prefetch(s) end
-  return s.list[i - s.base]
+  local v = s.list[i - s.base]
+  if not s.keep and v ~= nil then
+    s.list[i - s.base] = false
+    v = s.wrap(v)
+    s.pos, s.last = i, v
+  end
+  return v
 end
 
 MT.__index = function(self, k)
@@ -125,6 +145,17 @@ function Paged.load_all(self)
 end
 
 function Paged.loaded(self) return st(self).total end
+
+-- list:known_count() -> the server's count once a page arrived (no request), else nil
+function Paged.known_count(self) return st(self).count end
+
+-- list:stream() -> a new list over the same query, streamed (keep = false): one pass in order,
+-- from the first element, without filling this list's cache
+function Paged.stream(self)
+  local s = st(self)
+  return M.new(s.fetch, s.wrap, {per_page = s.per_page, name = s.name, methods = s.methods, keep = false,
+    key = s.key})
+end
 
 M.MT = MT
 return M

@@ -16,7 +16,11 @@ local SCALAR_ORDER = {"description", "group", "job_type", "name", "notes"}
 
 local function null(v) if v == json.null then return nil end return v end
 
--- decode(text, what, path) -> table: a config or summary JSON object (raises CommError)
+local JSON_KIND = {number = "a JSON number", boolean = "a JSON boolean", string = "a JSON string"}
+
+-- decode(text, what, path) -> table: a config or summary JSON object (raises CommError naming
+-- the reason). A JSON string holding a JSON object (the object encoded twice: a server quirk seen
+-- on crashed runs) is that object, as the Python API's users see it; JSON null is empty.
 function M.decode(s, what, path)
   if s == nil or s == json.null then return {} end
   if type(s) == "table" then return s end
@@ -24,8 +28,18 @@ function M.decode(s, what, path)
     errors.raise({message = string.format("malformed %s for run %s: %s instead of a JSON string", what, path, type(s))}, 3)
   end
   local v, err = json.decode(s)
+  if type(v) == "string" then
+    local inner = json.decode(v)
+    if type(inner) == "table" and not json.is_array(inner) then return inner end
+    err = "a JSON string that holds no JSON object"
+  elseif v == json.null then
+    return {}
+  elseif v ~= nil and type(v) ~= "table" then
+    err = JSON_KIND[type(v)] .. ", not an object"
+  end
   if type(v) ~= "table" then
-    errors.raise({message = string.format("malformed %s JSON for run %s: %s", what, path, tostring(err))}, 3)
+    errors.raise({message = string.format("malformed %s JSON for run %s: %s", what, path,
+      tostring(err):gsub("^json: ", "")), op = "decode", exc = err}, 3)
   end
   return v
 end

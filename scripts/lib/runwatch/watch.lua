@@ -16,6 +16,7 @@ local paths = require "runwatch.wb.paths"
 local run_mod = require "runwatch.run"
 local diff = require "runwatch.diff"
 local api_mod = require "runwatch.api"
+local runs_mod = require "runwatch.runs"
 
 local M = {}
 local groups = {}          -- key -> poller group
@@ -143,7 +144,7 @@ function Group:poll(stats)
     local page = be:watch_page(self.entity, self.project, {filters = fjson, per_page = self.per_page,
       cursor = cursor, order = "+created_at"})
     stats.requests = stats.requests + 1
-    if not page then break end
+    if not page then runs_mod.missing(self.entity, self.project) end
     for _, n in ipairs(page.nodes) do nodes[#nodes + 1] = n end
     cursor = page.cursor
   until not page.has_next

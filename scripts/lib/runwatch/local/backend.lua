@@ -792,9 +792,23 @@ local function page_of(list, ord, o, op)
   return nodes, last, start + #nodes - 1 < #list
 end
 
--- runs_page(e, p, {filters, order, per_page, cursor, full}) -> {count, nodes, cursor, has_next}
+-- exists(e, p) -> whether the project is there: the directory's own (default) names, or
+-- ones a run record gives
+function B:exists(entity, project)
+  if (entity == self.settings.entity or entity == "*") and (project == self.settings.project or project == "*") then
+    return true
+  end
+  for _, run in ipairs(self.order) do
+    if present(run) and self:matches(run, entity, project) then return true end
+  end
+  return false
+end
+
+-- runs_page(e, p, {filters, order, per_page, cursor, full}) -> {count, nodes, cursor, has_next},
+-- or nil when the project does not exist
 function B:runs_page(entity, project, o)
   local list, ord = self:select(entity, project, o.filters, o.order, "Runs")
+  if #list == 0 and not self:exists(entity, project) then return nil end
   local nodes, last, more = page_of(list, ord, o, "Runs")
   return {count = #list, nodes = nodes, cursor = last, has_next = more and last ~= nil}
 end
@@ -802,6 +816,7 @@ end
 -- watch_page(e, p, {filters, per_page, cursor, order}) -> {nodes, cursor, has_next}
 function B:watch_page(entity, project, o)
   local list, ord = self:select(entity, project, o.filters, o.order or "+created_at", "WatchRuns")
+  if #list == 0 and not self:exists(entity, project) then return nil end
   local nodes, last, more = page_of(list, ord, o, "WatchRuns")
   return {nodes = nodes, cursor = last, has_next = more and last ~= nil}
 end

@@ -110,18 +110,89 @@ local function decode_rows(list)
   return rows
 end
 
+-- {====== exact values in keyed history
+-- W&B's sampledHistory answer is inline JSON, where NaN and ±Infinity cannot be written: they come
+-- back as null. The keyed rows holding a null are read again as full rows (JSON strings, which
+-- keep them), by step ranges, many ranges in one request, and their values are taken from there.
+-- Rows without nulls (the common case) cost nothing more.
+
+local function has_null(v, depth)
+  if v == json.null then return true end
+  if type(v) == "table" and depth < 32 then
+    for _, x in pairs(v) do if has_null(x, depth + 1) then return true end end
+  end
+  return false
+end
+
+-- Keyed rows whose steps are at most GAP apart are read again as one range (the rows between
+-- them that lack a key come along and are dropped); RANGES ranges go in one request.
+local GAP, RANGES = 16, 100
+
+function B:exact_rows(entity, project, id, rows, keys)
+  local ranges, cur = {}, nil
+  for i, r in ipairs(rows) do
+    local s = math.tointeger(r._step)
+    local bad = false
+    if s then for _, k in ipairs(keys) do if has_null(r[k], 0) then bad = true break end end end
+    if bad then
+      if cur and s > cur.last and s - cur.last <= GAP then cur.last = s; cur.rows[#cur.rows + 1] = i
+      else cur = {first = s, last = s, rows = {i}}; ranges[#ranges + 1] = cur end
+    end
+  end
+  for c = 1, #ranges, RANGES do
+    local decl, body, vars = {"$entity: String!", "$project: String!", "$name: String!"}, {},
+      {entity = entity, project = project, name = id}
+    local last = math.min(c + RANGES - 1, #ranges)
+    for j = c, last do
+      local rg = ranges[j]
+      decl[#decl + 1] = string.format("$a%d: Int64!, $b%d: Int64!, $s%d: Int", j, j, j)
+      vars["a" .. j], vars["b" .. j], vars["s" .. j] = rg.first, rg.last + 1, rg.last - rg.first + 1
+      body[#body + 1] = string.format("      h%d: history(minStep: $a%d, maxStep: $b%d, samples: $s%d)", j, j, j, j)
+    end
+    local q = "query ExactHistory(" .. table.concat(decl, ", ") .. ") {\n  project(name: $project, entityName: $entity) {\n" ..
+      "    run(name: $name) {\n" .. table.concat(body, "\n") .. "\n    }\n  }\n}\n"
+    local data = self:gql(q, vars, {op = "ExactHistory"})
+    local run = null(data.project) and null(data.project.run)
+    for j = c, last do
+      local by_step = {}
+      for _, full in ipairs(run and decode_rows(null(run["h" .. j])) or {}) do
+        local s = math.tointeger(full._step)
+        if s then by_step[s] = full end
+      end
+      for _, i in ipairs(ranges[j].rows) do
+        local r = rows[i]
+        local full = by_step[math.tointeger(r._step)]
+        if full then
+          for _, k in ipairs(keys) do if full[k] ~= nil then r[k] = full[k] end end
+        end
+      end
+    end
+  end
+  return rows
+end
+
+-- }======
+
 -- history(e, p, id, {keys, samples, stream, x_axis}) -> rows
 function B:history(entity, project, id, o)
   local vars = {project = project, entity = entity, name = id}
   if o.keys then
     local keys = {o.x_axis or "_step"}
     for _, k in ipairs(o.keys) do if k ~= keys[1] then keys[#keys + 1] = k end end
+    -- the step locates a row whose values must be read again (exact_rows); dropped afterwards
+    -- when the script did not ask for it
+    local extra_step = keys[1] ~= "_step"
+    for _, k in ipairs(o.keys) do if k == "_step" then extra_step = false end end
+    if extra_step then keys[#keys + 1] = "_step" end
     vars.specs = json.array({json.encode({keys = json.array(keys), samples = o.samples}, {python = true})})
     local data = self:gql(Q.SAMPLED_HISTORY, vars, {op = "RunSampledHistory"})
     local run = null(data.project) and null(data.project.run)
     if not run then return nil end
     local sh = null(run.sampledHistory)
-    return sh and null(sh[1]) or {}
+    local rows = sh and null(sh[1]) or {}
+    self:exact_rows(entity, project, id, rows, keys)
+    if extra_step then for _, r in ipairs(rows) do r._step = nil end end
+    return rows
   end
   vars.samples = o.samples
   local system = o.stream == "system" or o.stream == "events"
@@ -151,7 +222,7 @@ function B:history_page(entity, project, id, o)
       {op = "SampledHistoryPage"})
     local run = null(data.project) and null(data.project.run)
     local sh = run and null(run.sampledHistory)
-    return sh and null(sh[1]) or {}
+    return self:exact_rows(entity, project, id, sh and null(sh[1]) or {}, keys)
   end
   local data = self:gql(Q.HISTORY_PAGE, {entity = entity, project = project, run = id,
     minStep = o.min_step, maxStep = o.max_step, pageSize = o.page_size}, {op = "HistoryPage"})
