@@ -101,15 +101,97 @@ static int core_add_secret(lua_State *L) {
   return 0;
 }
 
+/* Pushes s (at idx) with secrets replaced by ***; no malloc, so a memory error cannot leak. */
+static void push_redacted(lua_State *L, int idx) {
+  size_t len;
+  const char *s = lua_tolstring(L, idx, &len);
+  luaL_Buffer b;
+  char *out = luaL_buffinitsize(L, &b, len + 1);
+  luaL_pushresultsize(&b, rw_redact_into(s, len, out));
+}
+
 /* core.redact(s) -> s with secrets replaced by *** */
 static int core_redact(lua_State *L) {
-  size_t len, n;
-  const char *s = luaL_checklstring(L, 1, &len);
-  char *r = rw_redact(s, len, &n);
-  if (!r) return luaL_error(L, "out of memory");
-  lua_pushlstring(L, r, n);
-  free(r);
+  luaL_checkstring(L, 1);
+  push_redacted(L, 1);
   return 1;
+}
+
+/* Does fd lead where this process's stdout or stderr goes (the descriptors themselves, a file
+   opened on /dev/stdout, /proc/self/fd/2 or the same file, pipe or terminal), or to a terminal? */
+static int to_console(int fd) {
+  struct stat st, o;
+  int i;
+  if (fd == 1 || fd == 2) return 1;
+  if (fd < 0 || fstat(fd, &st) != 0) return 0;
+  if (isatty(fd)) return 1;
+  for (i = 1; i <= 2; i++)
+    if (fstat(i, &o) == 0 && o.st_dev == st.st_dev && o.st_ino == st.st_ino) return 1;
+  return 0;
+}
+
+/* Checks the values to write (from..top) as io's write does, and redacts the strings in place
+   when the file leads to the console. */
+static void redact_args(lua_State *L, luaL_Stream *p, int from) {
+  int i, top = lua_gettop(L);
+  for (i = from; i <= top; i++)
+    if (lua_type(L, i) != LUA_TNUMBER) luaL_checkstring(L, i);
+  if (!p->closef || !p->f || !rw_log_has_secrets() || !to_console(fileno(p->f))) return;
+  for (i = from; i <= top; i++) {
+    if (lua_type(L, i) == LUA_TSTRING) {
+      push_redacted(L, i);
+      lua_replace(L, i);
+    }
+  }
+}
+
+/* file:write(...) -- io's own, after redaction (upvalue 1: io's write method) */
+static int file_write(lua_State *L) {
+  luaL_Stream *p = (luaL_Stream *)luaL_checkudata(L, 1, LUA_FILEHANDLE);
+  redact_args(L, p, 2);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+  return lua_gettop(L);
+}
+
+/* io.write(...) -- to the default output file, through file_write's path */
+static int io_write(lua_State *L) {
+  luaL_Stream *p;
+  lua_getfield(L, LUA_REGISTRYINDEX, "_IO_output");   /* liolib's IO_OUTPUT */
+  p = (luaL_Stream *)luaL_testudata(L, -1, LUA_FILEHANDLE);
+  if (!p || !p->closef) return luaL_error(L, "default output file is closed");
+  lua_pop(L, 1);                                   /* still held by the registry */
+  redact_args(L, p, 1);
+  lua_getfield(L, LUA_REGISTRYINDEX, "_IO_output");
+  lua_insert(L, 1);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+  return lua_gettop(L);
+}
+
+/* core.redact_stdio() -- io.write and every file handle's write redact secrets when they write
+   to stdout or stderr. Idempotent. (A filter against accidents: a script can always reach the
+   key itself, os.getenv included.) */
+static int core_redact_stdio(lua_State *L) {
+  lua_getfield(L, LUA_REGISTRYINDEX, "runwatch.stdio_redacted");
+  if (lua_toboolean(L, -1)) return 0;
+  if (luaL_getmetatable(L, LUA_FILEHANDLE) != LUA_TTABLE) return luaL_error(L, "the io library is not loaded");
+  if (lua_getfield(L, -1, "__index") != LUA_TTABLE) return luaL_error(L, "io file methods not found");
+  lua_getfield(L, -1, "write");            /* io's own method */
+  lua_pushvalue(L, -1);
+  lua_pushcclosure(L, file_write, 1);
+  lua_setfield(L, -3, "write");
+  lua_getglobal(L, "io");
+  if (lua_istable(L, -1)) {
+    lua_pushvalue(L, -2);
+    lua_pushcclosure(L, io_write, 1);
+    lua_setfield(L, -2, "write");
+  }
+  lua_pushboolean(L, 1);
+  lua_setfield(L, LUA_REGISTRYINDEX, "runwatch.stdio_redacted");
+  return 0;
 }
 
 static void set_str(lua_State *L, const char *k, const char *v) {
@@ -229,31 +311,11 @@ static int core_getpid(lua_State *L) {
 
 /* core.base64(s) -> standard base64 with padding (HTTP basic auth) */
 static int core_base64(lua_State *L) {
-  static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  size_t len, i;
+  size_t len;
   const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &len);
   luaL_Buffer b;
-  luaL_buffinit(L, &b);
-  for (i = 0; i + 2 < len; i += 3) {
-    unsigned v = (unsigned)s[i] << 16 | (unsigned)s[i + 1] << 8 | s[i + 2];
-    luaL_addchar(&b, tbl[v >> 18 & 63]);
-    luaL_addchar(&b, tbl[v >> 12 & 63]);
-    luaL_addchar(&b, tbl[v >> 6 & 63]);
-    luaL_addchar(&b, tbl[v & 63]);
-  }
-  if (len - i == 1) {
-    unsigned v = (unsigned)s[i] << 16;
-    luaL_addchar(&b, tbl[v >> 18 & 63]);
-    luaL_addchar(&b, tbl[v >> 12 & 63]);
-    luaL_addstring(&b, "==");
-  } else if (len - i == 2) {
-    unsigned v = (unsigned)s[i] << 16 | (unsigned)s[i + 1] << 8;
-    luaL_addchar(&b, tbl[v >> 18 & 63]);
-    luaL_addchar(&b, tbl[v >> 12 & 63]);
-    luaL_addchar(&b, tbl[v >> 6 & 63]);
-    luaL_addchar(&b, '=');
-  }
-  luaL_pushresult(&b);
+  char *out = luaL_buffinitsize(L, &b, (len + 2) / 3 * 4 + 1);
+  luaL_pushresultsize(&b, rw_base64(s, len, out));
   return 1;
 }
 
@@ -274,6 +336,7 @@ static const luaL_Reg core_funcs[] = {
   {"write", core_write},
   {"add_secret", core_add_secret},
   {"redact", core_redact},
+  {"redact_stdio", core_redact_stdio},
   {"options", core_options},
   {"slice_begin", core_slice_begin},
   {"slice_end", core_slice_end},

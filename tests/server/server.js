@@ -251,7 +251,9 @@ class TestServer {
     if (action.status !== undefined) {
       const b = action.body === undefined ? tjson.stringify({ errors: [{ message: http.STATUS_CODES[action.status] || 'error' }] })
         : typeof action.body === 'string' ? action.body : tjson.stringify(action.body);
-      answer = { status: action.status, headers: { 'Content-Type': 'application/json', ...(action.headers || {}) }, body: Buffer.from(b) };
+      // a server or proxy that echoes the credentials it was sent (for redaction tests)
+      const echoed = b.split('{{authorization}}').join(String(req.headers.authorization || ''));
+      answer = { status: action.status, headers: { 'Content-Type': 'application/json', ...(action.headers || {}) }, body: Buffer.from(echoed) };
     } else if (action.graphql_error !== undefined) {
       answer = json(200, { errors: [{ message: String(action.graphql_error) }], data: null });
     } else if (action.malformed) {

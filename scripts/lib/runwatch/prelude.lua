@@ -65,7 +65,9 @@ script_debug.sethook = function()
 end
 G.debug = script_debug
 
--- print goes through the host's redaction, like the log.
+-- print goes through the host's redaction, like the log; so do io.write and every file
+-- handle's write when it leads to stdout or stderr (io.stdout, io.stderr, /dev/stdout, ...).
+core.redact_stdio()
 local function redacting_print(...)
   local n = select("#", ...)
   local parts = {}
