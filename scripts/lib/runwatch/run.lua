@@ -70,6 +70,20 @@ local getters = {
   read_only = function(s) return null(s.attrs.readOnly) end,
   project_id = function(s) return null(s.attrs.projectId) end,
   history_line_count = function(s) return null(s.attrs.historyLineCount) end,
+  -- facts only local runs have (docs/local.md); nil on W&B runs
+  exit_code = function(s) return null(s.attrs.exitCode) end,
+  liveness = function(s) return null(s.attrs.liveness) end,
+  writer_pid = function(s) return null(s.attrs.writerPid) end,
+  error_count = function(s) return null(s.attrs.errorCount) end,
+  offline = function(s) return null(s.attrs.offline) end,
+  local_dir = function(s) return null(s.attrs.localDir) end,
+  local_files = function(s)
+    local f = null(s.attrs.localFiles)
+    if type(f) ~= "table" then return nil end
+    local out = {}
+    for i, v in ipairs(f) do out[i] = v end
+    return json.array(out)
+  end,
   entity = function(s) return s.entity end,
   project = function(s) return s.project end,
   user = function(s)

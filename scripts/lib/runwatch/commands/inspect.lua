@@ -15,7 +15,8 @@ complete, and the run's state as runwatch's local backend sees it. PATH is a .wa
 run directory (wandb/run-*), a wandb/ directory, or a directory of run directories.
 
 Options:
-  --json       one JSON array with an object per .wandb file
+  --json       one JSON array with an object per .wandb file (a file or PATH that
+               cannot be read: an object with "path" and "error")
   -h, --help   this help
 
 Exit status: 0 every file read cleanly; 1 a file has errors or cannot be read, or nothing
@@ -39,7 +40,7 @@ local function collect(path)
   local st, e = fswatch.stat(path)
   if not st then return nil, e end
   local backend = require("runwatch.local.backend").new(path)
-  local ok, ids = pcall(backend.ids, backend)
+  local ok, ids = pcall(backend.ids, backend, true)
   if not ok then return nil, tostring(ids) end
   local files = {}
   for _, id in ipairs(ids) do
@@ -146,12 +147,15 @@ function M.main(args)
     if not files then
       err("runwatch inspect: " .. tostring(e))
       status = 1
+      if want_json then results[#results + 1] = {path = p, error = tostring(e)} end
     else
       for _, f in ipairs(files) do
         local s, ie = wandbfile.inspect(f.path)
         if not s then
           err("runwatch inspect: " .. tostring(ie))
           status = 1
+          -- what cannot be read is an object carrying the error, not a silent gap
+          if want_json then results[#results + 1] = {path = f.path, error = tostring(ie), run_id = f.info.id} end
         else
           if (s.error_count or 0) > 0 or s.fatal then status = 1 end
           if want_json then results[#results + 1] = as_json(s, f.info)

@@ -327,6 +327,19 @@ local function parse_seg(self, run, si, st)
   if seg.fatal and seg.size == st.size then return false end
   local t0 = core.monotonic()
   local f, err = wandbfile.open(seg.path, (seg.offset or 0) > 0 and {offset = seg.offset} or nil)
+  if not f and tostring(err):find("not a .wandb file", 1, true) then
+    -- a file named *.wandb that is not a W&B log: not a run (listed again if it becomes one)
+    if seg.not_log ~= err then
+      core.log("warn", "local runs: " .. tostring(err) .. ": not listed as a run")
+      run.nerrors = run.nerrors + 1
+      run.errors[#run.errors + 1] = {offset = 0, message = tostring(err), file = seg.path}
+      run.version = run.version + 1
+    end
+    seg.not_log = err
+    seg.size, seg.mtime = st.size, st.mtime
+    return true
+  end
+  seg.not_log = nil
   if not f then
     if err ~= seg.open_error then
       run.nerrors = run.nerrors + 1
@@ -450,9 +463,10 @@ function B:discover()
     local prev = self.dirs[root]
     local changed = rst and (not prev or prev.mtime ~= rst.mtime)
     local own = rst and self:dir_files(root, rst) or {}
-    if #own > 0 then
-      for _, n in ipairs(own) do found[#found + 1] = {root .. "/" .. n, root} end
-    elseif rst then
+    -- a root's own *.wandb files are runs (a run directory), and so are its subdirectories' (a
+    -- stray *.wandb file beside run directories must not hide them)
+    for _, n in ipairs(own) do found[#found + 1] = {root .. "/" .. n, root} end
+    if rst then
       if self.subscribed then self:watch_path(root) end
       local known = self.subdirs[root]
       if not known then known = {}; self.subdirs[root] = known end
@@ -516,9 +530,9 @@ function B:update_run(run)
   end
 end
 
--- A run is there while one of its logs is.
+-- A run is there while one of its logs is (a file that is not a .wandb log is not one).
 local function present(run)
-  for _, seg in ipairs(run.segs) do if not seg.missing then return true end end
+  for _, seg in ipairs(run.segs) do if not seg.missing and not seg.not_log then return true end end
   return false
 end
 
@@ -1283,11 +1297,14 @@ function B:info(id)
     keys = run.keys, record = run.rec}
 end
 
--- ids() -> the run ids found, in discovery order
-function B:ids()
+-- ids([all]) -> the run ids found, in discovery order; all: also those whose files are not
+-- .wandb logs (runwatch inspect reports them)
+function B:ids(all)
   self:refresh()
   local out = {}
-  for _, run in ipairs(self.order) do if present(run) then out[#out + 1] = run.id end end
+  for _, run in ipairs(self.order) do
+    if present(run) or (all and #run.segs > 0) then out[#out + 1] = run.id end
+  end
   return out
 end
 
