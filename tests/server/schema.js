@@ -460,25 +460,51 @@ const resolvers = {
 
 // ---------------------------------------------------------------- schema
 
-function makeSchema() {
-  const schema = buildSchema(SDL);
+// The schema, optionally without some fields ("Run.updatedAt"): a W&B server whose schema lacks
+// a field this one has (the reference subset has no Run.updatedAt, for one).
+function makeSchema(without = []) {
+  let sdl = SDL;
+  if (without.length) {
+    const drop = new Set(without);
+    const doc = parse(SDL);
+    const defs = doc.definitions.map((d) => {
+      if (!d.fields || !d.name) return d;
+      return { ...d, fields: d.fields.filter((f) => !drop.has(`${d.name.value}.${f.name.value}`)) };
+    });
+    sdl = { ...doc, definitions: defs };
+  }
+  const schema = typeof sdl === 'string' ? buildSchema(sdl) : require('graphql').buildASTSchema(sdl);
   for (const [name, impl] of Object.entries(SCALARS)) Object.assign(schema.getType(name), impl);
   for (const [typeName, fields] of Object.entries(resolvers)) {
     const type = schema.getType(typeName);
     if (!type) throw new Error(`resolver for unknown type ${typeName}`);
     const defs = type.getFields();
     for (const [field, fn] of Object.entries(fields)) {
-      if (!defs[field]) throw new Error(`resolver for unknown field ${typeName}.${field}`);
+      if (!defs[field]) {
+        if (without.includes(`${typeName}.${field}`)) continue;
+        throw new Error(`resolver for unknown field ${typeName}.${field}`);
+      }
       defs[field].resolve = fn;
     }
   }
   return schema;
 }
 
-const schema = makeSchema();
+let schema = makeSchema();
+let without = [];
 
 // Parsed and validated documents, by query text.
 const docCache = new Map();
+
+// setWithout(["Type.field", ...]): serve the schema without those fields ([] = the full one)
+function setWithout(list) {
+  const next = makeSchema(list);
+  schema = next;
+  without = list.slice();
+  docCache.clear();
+  module.exports.schema = schema;
+}
+function getWithout() { return without.slice(); }
 
 // Parse + validate a request body. Returns { doc, errors, operationName } (operationName from the document).
 function prepare(body) {
@@ -525,4 +551,4 @@ async function run(prepared, body, ctx) {
   return out;
 }
 
-module.exports = { schema, SDL, prepare, run, sampleIndices, likeToRegExp };
+module.exports = { schema, SDL, prepare, run, sampleIndices, likeToRegExp, setWithout, getWithout };

@@ -97,6 +97,7 @@ class TestServer {
     this.hookStatus = new Map();
     this.filesRedirect = false;
     this.resetMode = false;
+    if (schema.getWithout().length) schema.setWithout([]);
   }
 
   validKey(k) { return typeof k === 'string' && k.length >= 40 && this.store.keys.has(k); }
@@ -454,6 +455,16 @@ class TestServer {
         this.hookStatus.set(b.name === undefined ? '*' : String(b.name), Number(b.status) || 200);
         return json(200, { ok: true });
       }
+    }
+
+    if (what === 'schema' && m === 'POST') {
+      const b = input();
+      const list = b.without === undefined ? [] : b.without;
+      if (!Array.isArray(list) || !list.every((f) => typeof f === 'string' && /^\w+\.\w+$/.test(f))) {
+        throw new HttpError(400, '"without" must be a list of "Type.field"');
+      }
+      try { schema.setWithout(list); } catch (e) { throw new HttpError(400, e.message); }
+      return json(200, { ok: true, without: schema.getWithout() });
     }
 
     if (what === 'cursors' && m === 'POST') {

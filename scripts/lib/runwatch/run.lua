@@ -141,7 +141,9 @@ RunMT.__index = function(self, k)
     return s.metadata or nil
   end
   if k == "updated_at" then
-    if s.attrs.updatedAt == nil then s.attrs.updatedAt = s.api.backend:updated_at(s.entity, s.project, s.attrs.name) or json.null end
+    if s.attrs.updatedAt == nil then
+      s.attrs.updatedAt = s.api.backend:updated_at(s.entity, s.project, s.attrs.name, s.attrs) or json.null
+    end
     return null(s.attrs.updatedAt)
   end
   if k == "runtime" then

@@ -331,11 +331,35 @@ end
 -- budget_status() -> the request budget of this backend's host (for runwatch status)
 function B:budget_status() return self.client.bucket:status() end
 
--- updated_at(e, p, id) -> the run's updatedAt
-function B:updated_at(entity, project, id)
-  local data = self:gql(Q.RUN_UPDATED_AT, {project = project, entity = entity, name = id}, {op = "RunUpdatedAt"})
-  local run = null(data.project) and null(data.project.run)
-  return run and null(run.updatedAt)
+-- run_fields() -> set of the Run fields the server's schema has (one introspection query per
+-- backend). A server that refuses introspection (a GraphQL error) gives an empty set: then only
+-- the reference schema's fields are used. A network failure raises and is asked again later.
+function B:run_fields()
+  if self.schema_run_fields == nil then
+    local ok, data = pcall(self.gql, self, Q.RUN_FIELDS, {}, {op = "RunFields"})
+    if not ok and not (errors.is(data) and data.errors) then error(data, 0) end
+    local set = {}
+    local ty = ok and type(data) == "table" and null(data.__type)
+    if type(ty) == "table" and type(ty.fields) == "table" then
+      for _, f in ipairs(ty.fields) do
+        if type(f) == "table" and type(f.name) == "string" then set[f.name] = true end
+      end
+    end
+    self.schema_run_fields = set
+  end
+  return self.schema_run_fields
+end
+
+-- updated_at(e, p, id, attrs) -> the run's updatedAt where the server's schema has it (it is not
+-- in the reference schema); otherwise derived from attrs: the last heartbeat, else the creation
+function B:updated_at(entity, project, id, attrs)
+  if self:run_fields().updatedAt then
+    local data = self:gql(Q.RUN_UPDATED_AT, {project = project, entity = entity, name = id}, {op = "RunUpdatedAt"})
+    local run = null(data.project) and null(data.project.run)
+    return run and null(run.updatedAt)
+  end
+  attrs = attrs or {}
+  return null(attrs.heartbeatAt) or null(attrs.createdAt)
 end
 
 -- {====== Batched operations for watches: few requests per tick, whatever the number of runs

@@ -515,7 +515,20 @@ mutation DeleteRun($id: ID!, $deleteArtifacts: Boolean) {
 }
 ]]
 
--- The run's last-change time (run.updated_at; not in the SDK's fragments)
+-- The fields of Run the server's schema has (introspection; optional fields are asked for only
+-- where the schema has them)
+Q.RUN_FIELDS = [[
+query RunFields {
+  __type(name: "Run") {
+    fields {
+      name
+    }
+  }
+}
+]]
+
+-- The run's last-change time (run.updated_at; not in the SDK's fragments nor in the reference
+-- schema: sent only when RUN_FIELDS lists it)
 Q.RUN_UPDATED_AT = [[
 query RunUpdatedAt($project: String!, $entity: String!, $name: String!) {
   project(name: $project, entityName: $entity) {
