@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include "rw.h"
 #include "log.h"
 
@@ -23,7 +24,8 @@ static const char usage_text[] =
   "  --log-level LEVEL    debug, info, warn, error or off (default info)\n"
   "  --log-format FORMAT  text (default) or json (one JSON object per line)\n"
   "  --state PATH         SQLite state file (default $XDG_STATE_HOME/runwatch/state.db)\n"
-  "  --local DIR          use local W&B run directories under DIR instead of the W&B API\n"
+  "  --local [DIR]        use local W&B run directories under DIR instead of the W&B API\n"
+  "                       (default: WANDB_DIR, else ./wandb)\n"
   "  --lib-dir DIR        load the Lua library from DIR instead of the embedded copy\n"
   "  --cpu-budget SECS    seconds of Lua a job may run per tick (default 5)\n"
   "  --mem-limit MB       memory cap for all Lua data (default 512)\n"
@@ -99,7 +101,21 @@ int main(int argc, char **argv) {
         continue;
       }
       if (strcmp(a, "--state") == 0) { NEED_VALUE(); opt.state_path = val; continue; }
-      if (strcmp(a, "--local") == 0) { NEED_VALUE(); opt.local_dir = val; continue; }
+      if (strcmp(a, "--local") == 0) {
+        /* DIR is optional (then WANDB_DIR, else ./wandb, as the SDK: "" tells Lua): absent when
+           the next word is an option or a script (*.lua that is not a directory) */
+        const char *next = i + 1 < argc ? argv[i + 1] : NULL;
+        size_t nl = next ? strlen(next) : 0;
+        struct stat nst;
+        if (!next || (next[0] == '-' && next[1] != '\0') ||
+            (nl > 4 && strcmp(next + nl - 4, ".lua") == 0 && !(stat(next, &nst) == 0 && S_ISDIR(nst.st_mode)))) {
+          opt.local_dir = "";
+          continue;
+        }
+        NEED_VALUE();
+        opt.local_dir = val;
+        continue;
+      }
       if (strcmp(a, "--lib-dir") == 0) { NEED_VALUE(); opt.lib_dir = val; continue; }
       if (strcmp(a, "--cpu-budget") == 0) {
         NEED_VALUE();

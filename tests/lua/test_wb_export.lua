@@ -94,8 +94,14 @@ for _, r in ipairs(json.decode(fx_text).projects[1].runs) do
   end
   local hist = {}
   for i, row in ipairs(s.history or {}) do hist[i] = type(row) == "string" and json.decode(row) or row end
+  local sm = {}
+  for k, v in pairs(s.summary_decoded) do if k ~= "_wandb" then sm[k] = v end end   -- internal: not a default column
+  local rt = s.summary_decoded._runtime
+  if rt == nil and type(s.summary_decoded._wandb) == "table" then rt = s.summary_decoded._wandb.runtime end
   stored[r.name] = {id = r.name, name = s.displayName, state = s.state, created_at = s.createdAt,
-    config = cfg, summary = s.summary_decoded, history = hist}
+    tags = s.tags, notes = s.notes, ["user.username"] = type(s.user) == "table" and s.user.username or nil,
+    group = s.group, runtime = tonumber(rt), sweep_name = s.sweepName,
+    config = cfg, summary = sm, summary_all = s.summary_decoded, history = hist}
   stored_order[#stored_order + 1] = r.name
 end
 t.eq(#stored_order, 10, "ten edge-case runs")
@@ -134,7 +140,7 @@ local n, err = export.project(P, {output = tmp})
 t.eq(n, 10, "export.project wrote 10 runs: " .. tostring(err))
 local header, recs = csv_records(tmp)
 do
-  local want = {"id", "name", "state", "created_at"}
+  local want = {"id", "name", "state", "tags", "notes", "user.username", "group", "created_at", "runtime", "sweep_name"}
   local ck, sk = {}, {}
   for _, s in pairs(stored) do
     for k in pairs(s.config) do ck[k] = true end
@@ -146,7 +152,7 @@ do
   table.sort(cl); table.sort(sl)
   for _, k in ipairs(cl) do want[#want + 1] = "config." .. k end
   for _, k in ipairs(sl) do want[#want + 1] = "summary." .. k end
-  t.eq(header, want, "default columns: id, name, state, created_at, every config key, every summary key (sorted)")
+  t.eq(header, want, "default columns: what the W&B runs table shows, every config key, every summary key but _wandb (sorted)")
 end
 t.eq(#recs, 10, "one record per run")
 local seen = {}
@@ -182,7 +188,8 @@ local function check_object(obj, label)
   for k, v in pairs(s.summary) do t.eq(obj["summary." .. k], v, label .. " summary." .. k) end
   local nkeys = 0
   for _ in pairs(obj) do nkeys = nkeys + 1 end
-  local want = 4
+  local want = 0
+  for _, c in ipairs(export.RUN_DEFAULT) do if s[c] ~= nil and s[c] ~= json.null then want = want + 1 end end
   for _ in pairs(s.config) do want = want + 1 end
   for _ in pairs(s.summary) do want = want + 1 end
   t.eq(nkeys, want, label .. ": only the run's own keys")
@@ -214,7 +221,7 @@ for _, rec in ipairs(recs) do
   local s = stored[rec.id]
   t.eq(rec["config.nested.w.deep"], "ü", "nested key (dotted)")
   t.eq(json.decode(rec["config.nested.x"]), s.config.nested.x, "nested list as JSON")
-  t.eq(rec["summary._wandb.runtime"], string.format("%d", s.summary._wandb.runtime), "nested summary key")
+  t.eq(rec["summary._wandb.runtime"], string.format("%d", s.summary_all._wandb.runtime), "nested summary key (summary._wandb when asked for)")
   t.eq(rec["config.s"], 'a,b "c"\nd\r\ne', "quotes, commas and line breaks survive")
 end
 t.eq(json.decode(recs[1].tags), {"t,1", 'q"t'}, "tags as a JSON list")

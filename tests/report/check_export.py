@@ -51,9 +51,17 @@ def stored(run_id):
         cfg = {k: (v["value"] if isinstance(v, dict) and "value" in v else v)
                for k, v in cfg.items() if k not in ("_wandb", "wandb_version")}
         sm = json.loads(r["summaryMetrics"]) if r.get("summaryMetrics") else {}
+        runtime = sm.get("_runtime")
+        if runtime is None and isinstance(sm.get("_wandb"), dict):
+            runtime = sm["_wandb"].get("runtime")
+        sm = {k: v for k, v in sm.items() if k != "_wandb"}   # W&B's internal key: not a default column
         rows = [json.loads(x) if isinstance(x, str) else x for x in (r.get("history") or [])]
+        user = r.get("user") or {}
         cache[run_id] = {"id": r["name"], "name": r.get("displayName"), "state": r.get("state"),
-                         "created_at": r.get("createdAt"), "tags": r.get("tags"), "config": cfg, "summary": sm, "history": rows}
+                         "tags": r.get("tags"), "notes": r.get("notes"), "user": {"username": user.get("username")},
+                         "group": r.get("group"), "created_at": r.get("createdAt"),
+                         "runtime": float(runtime) if runtime is not None else None, "sweep_name": r.get("sweepName"),
+                         "config": cfg, "summary": sm, "history": rows}
     return cache[run_id]
 
 
@@ -193,7 +201,8 @@ for i, rec in enumerate(recs):
             check_value(rec[col], v, label + " " + col)
         values += 1
     if fmt != "csv":
-        own = 4 + len(run["config"]) + len(run["summary"])
+        fixed = ["id", "name", "state", "tags", "notes", "user.username", "group", "created_at", "runtime", "sweep_name"]
+        own = sum(1 for c in fixed if lookup(run, c) not in (MISSING, None)) + len(run["config"]) + len(run["summary"])
         if len(rec) != own:
             bad("%s: %d keys, the run has %d" % (label, len(rec), own))
 if history:

@@ -69,7 +69,7 @@ function M.open(spec, o)
   if type(spec) ~= "string" then error("bad argument #1 to 'open' (string expected)", 2) end
   local copy = {}
   for k, v in pairs(o or {}) do copy[k] = v end
-  local dir = spec:match("^local:(.+)$")
+  local dir = spec:match("^local:(.*)$")      -- "local:" alone: WANDB_DIR, else ./wandb
   if dir then copy.local_dir = dir
   elseif spec:match("^https?://") then copy.base_url = spec
   else error("bad api spec '" .. spec .. "' (local:DIR or an http(s) URL expected)", 2) end

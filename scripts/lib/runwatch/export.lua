@@ -59,7 +59,7 @@ end
 -- from decoding) is logged once per run and reads as empty, so the run's other columns are still
 -- exported
 local warned = setmetatable({}, {__mode = "k"})
-local function sub(run, name)
+local function sub(run, name, field)
   local ok, v = pcall(function() return run[name] end)
   if ok then return v end
   if not (errors.is(v) and v.op == "decode") then error(v, 0) end
@@ -67,9 +67,10 @@ local function sub(run, name)
   warned[run] = w
   if not w[name] then
     w[name] = true
-    core.log("warn", "export: " .. tostring(v.message) .. " (its " .. name .. " columns are left empty)")
+    core.log("warn", "export: " .. tostring(v.message) .. " (its " .. name .. (field and " column is" or " columns are") ..
+      " left empty)")
   end
-  return {}
+  if not field then return {} end
 end
 
 -- value(item, column) -> the column's value for a Run ("config.lr", "summary.loss", "name") or
@@ -80,7 +81,7 @@ function M.value(item, col)
     head = head or col
     local v
     if SUB[head] then v = sub(item, SUB[head])
-    elseif RUN_FIELDS[head] then v = item[head]
+    elseif RUN_FIELDS[head] then v = sub(item, head, true)
     else return nil end
     if rest then return nested(v, rest) end
     return v
@@ -122,41 +123,53 @@ local function quote(s)
 end
 function M.field(v) return quote(M.text(v)) end
 
--- Column order for default columns: id, name, state, created_at, then config.*, summary.*,
--- then anything else, each group sorted by name.
-local FIXED = {id = 1, name = 2, state = 3, created_at = 4}
-local function rank(c)
-  if FIXED[c] then return 0, FIXED[c] end
+-- The default columns of a run: what a W&B user looks for in the runs table, then config.*,
+-- summary.* (summary._wandb, W&B's internal key, only when asked for), then anything else, each
+-- group sorted by name.
+local RUN_DEFAULT = {"id", "name", "state", "tags", "notes", "user.username", "group", "created_at",
+  "runtime", "sweep_name"}
+M.RUN_DEFAULT = RUN_DEFAULT
+local RUN_FIXED, ROW_FIXED = {}, {id = 1, name = 2, state = 3, created_at = 4}
+for i, c in ipairs(RUN_DEFAULT) do RUN_FIXED[c] = i end
+local INTERNAL_SUMMARY = {_wandb = true}
+local function rank(c, fixed)
+  if fixed[c] then return 0, fixed[c] end
   if c:sub(1, 7) == "config." then return 1 end
   if c:sub(1, 8) == "summary." then return 2 end
   return 3
 end
-local function col_less(a, b)
-  local ra, ia = rank(a)
-  local rb, ib = rank(b)
-  if ra ~= rb then return ra < rb end
-  if ra == 0 then return ia < ib end
-  return a < b
+local function less(fixed)
+  return function(a, b)
+    local ra, ia = rank(a, fixed)
+    local rb, ib = rank(b, fixed)
+    if ra ~= rb then return ra < rb end
+    if ra == 0 then return ia < ib end
+    return a < b
+  end
 end
+-- the order of columns of runs, and of plain rows (id, name, state, created_at first)
+local run_col_less, col_less = less(RUN_FIXED), less(ROW_FIXED)
 M.column_order = col_less
 
-local function sorted_keys(t, prefix, out)
+local function sorted_keys(t, prefix, out, skip)
   local ks = {}
   if type(t) == "table" then
-    for k in pairs(t) do if type(k) == "string" then ks[#ks + 1] = k end end
+    for k in pairs(t) do if type(k) == "string" and not (skip and skip[k]) then ks[#ks + 1] = k end end
   end
   table.sort(ks)
   for _, k in ipairs(ks) do out[#out + 1] = prefix .. k end
   return out
 end
 
--- columns_of(item) -> the item's own columns: for a Run id, name, state, created_at, then each
--- config and summary key (config.K, summary.K); for a plain row its keys, sorted.
+-- columns_of(item) -> the item's own columns: for a Run the RUN_DEFAULT columns, then each
+-- config and summary key (config.K, summary.K; not summary._wandb); for a plain row its keys,
+-- sorted.
 function M.columns_of(item)
   if is_run(item) then
-    local cols = {"id", "name", "state", "created_at"}
+    local cols = {}
+    for i, c in ipairs(RUN_DEFAULT) do cols[i] = c end
     sorted_keys(sub(item, "config"), "config.", cols)
-    sorted_keys(sub(item, "summary"), "summary.", cols)
+    sorted_keys(sub(item, "summary"), "summary.", cols, INTERNAL_SUMMARY)
     return cols
   end
   local cols = sorted_keys(item, "", {})
@@ -172,7 +185,7 @@ function M.columns(list)
       if not seen[c] then seen[c] = true; cols[#cols + 1] = c end
     end
   end
-  table.sort(cols, col_less)
+  table.sort(cols, is_run(list[1]) and run_col_less or col_less)
   return cols
 end
 
@@ -441,8 +454,9 @@ local function csv_spooled(next_item, out, prog)
   local sf, err = io.tmpfile()   -- anonymous: gone when closed, even if the process dies
   if not sf then error({export_io = "cannot create a temporary file: " .. tostring(err)}, 0) end
   local ok, res = pcall(function()
-    local idx, cols, count = {}, {}, 0
+    local idx, cols, count, runs = {}, {}, 0, false
     for item in next_item do
+      if count == 0 then runs = is_run(item) end
       local parts = {}
       for _, c in ipairs(M.columns_of(item)) do
         local k = idx[c]
@@ -457,7 +471,7 @@ local function csv_spooled(next_item, out, prog)
     end
     local order = {}
     for i = 1, #cols do order[i] = cols[i] end
-    table.sort(order, col_less)
+    table.sort(order, runs and run_col_less or col_less)
     local pos, header = {}, {}
     for i, c in ipairs(order) do pos[idx[c]] = i; header[i] = quote(c) end
     local ncols = #order

@@ -10,14 +10,16 @@ M.USAGE = [[
 usage: runwatch export ENTITY/PROJECT [options]
 
 Writes the project's runs (one row per run), or with --history their metrics (one row per run
-and step), streamed in constant memory.
+and step), streamed in constant memory. Without ENTITY/PROJECT: WANDB_ENTITY and WANDB_PROJECT
+(or the settings files, or --local's directory), as api.runs() without a path.
 
 Options:
   --filters JSON      MongoDB-style filter, as api.runs takes it, e.g. '{"state": "finished"}'
   --order KEY         sort key, e.g. -created_at (default), +summary.loss, config.lr
   --columns LIST      comma-separated columns: id,name,state,created_at,config.lr,summary.loss
-                      (nested keys dotted). Default: id, name, state, created_at, then every
-                      config.K and summary.K key any exported run has
+                      (nested keys dotted). Default: id, name, state, tags, notes,
+                      user.username, group, created_at, runtime, sweep_name, then every
+                      config.K and summary.K key any exported run has (but summary._wandb)
   --format FORMAT     csv (default), jsonl or json; guessed from the -o file's extension
   --history KEYS      comma-separated metric keys: one row per run and step (columns: the
                       --columns, default id, then _step and the keys)
@@ -34,6 +36,14 @@ M.SYNOPSIS = "usage: runwatch export ENTITY/PROJECT [--filters JSON] [--order KE
 local VALUED = {["--filters"] = "filters", ["--order"] = "order", ["--columns"] = "columns",
   ["--format"] = "format", ["--history"] = "history", ["-o"] = "output", ["--output"] = "output",
   ["--per-page"] = "per_page"}
+
+-- default_project() -> the project api.runs() uses without a path (WANDB_PROJECT, the settings
+-- files, --local's directory), or nil
+function M.default_project()
+  local ok, settings = pcall(function() return require("runwatch.api").default().settings end)
+  local p = ok and type(settings) == "table" and settings.project
+  return (type(p) == "string" and p ~= "") and p or nil
+end
 
 -- parse(args) -> options, or nil, message
 function M.parse(args)
@@ -68,7 +78,7 @@ function M.parse(args)
     i = i + 1
   end
   if o.help then return o end
-  if not o.path or o.path == "" then return nil, "no project given (ENTITY/PROJECT)" end
+  if (not o.path or o.path == "") and not M.default_project() then return nil, "no project given (ENTITY/PROJECT, or set WANDB_PROJECT)" end
   if o.per_page then
     local n = math.tointeger(tonumber(o.per_page))
     if not n or n < 1 or n > 1000 then return nil, "bad --per-page '" .. o.per_page .. "' (1 to 1000)" end

@@ -87,9 +87,18 @@ local function normalize(p)
   return "/" .. table.concat(parts, "/")
 end
 
--- new(dir [, {live_window = secs, entity =, project =}]) -> backend
+-- default_dir() -> where W&B writes runs when no directory is given, as the SDK decides:
+-- WANDB_DIR (the run directories go in its wandb/, which new() finds), else ./wandb
+function M.default_dir()
+  local d = os.getenv("WANDB_DIR")
+  if d and d ~= "" then return d end
+  return "./wandb"
+end
+
+-- new(dir [, {live_window = secs, entity =, project =}]) -> backend; dir "" or nil: default_dir()
 function M.new(dir, opts)
-  if type(dir) ~= "string" or dir == "" then
+  if dir == nil or dir == "" then dir = M.default_dir() end
+  if type(dir) ~= "string" then
     error("bad argument #1 to 'local backend' (a directory expected)", 2)
   end
   opts = opts or {}
