@@ -103,7 +103,9 @@ end
 local okn, errn = pcall(function() return #api.open("local:" .. tmp .. "/nope").runs() end)
 t.ok(not okn and require("runwatch.errors").is(errn) and tostring(errn):find("nope: No such file", 1, true),
   "a missing directory: CommError: " .. tostring(errn))
-t.checkerr("a directory expected", require("runwatch.local.backend").new, "")
+t.checkerr("a directory expected", require("runwatch.local.backend").new, 5)
+-- no directory: where the SDK writes runs (issue 17 item 6)
+t.eq(require("runwatch.local.backend").new("").dir, require("runwatch.local.backend").default_dir(), "\"\": WANDB_DIR, else ./wandb")
 
 -- a run seen running by its files' age turns crashed when they stop changing
 do
