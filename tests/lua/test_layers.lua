@@ -66,6 +66,27 @@ for name, path in pairs(modules) do
 end
 t.ok(edges > 50, "requires checked: " .. edges)
 
+-- no module reads or sets a global of its own making (a typo, a helper left behind when code
+-- moved): every global a module names is one of Lua's (luac's listing shows them as _ENV fields)
+local STD = {}
+for k in pairs(_G) do STD[k] = true end
+for _, k in ipairs({"require", "package", "debug", "io", "os", "utf8", "coroutine", "_G"}) do STD[k] = true end
+local have_luac = os.execute("command -v luac5.4 >/dev/null 2>&1")
+if have_luac then
+  for name, path in pairs(modules) do
+    local p = io.popen('luac5.4 -p -l "' .. path .. '" 2>&1')
+    local listing = p:read("a")
+    p:close()
+    local bad = {}
+    for g in listing:gmatch('[GS]ETTABUP[^\n]-_ENV "([%w_]+)"') do
+      if not STD[g] and not bad[g] then bad[g] = true; bad[#bad + 1] = g end
+    end
+    t.eq(#bad, 0, name .. " names no global of its own: " .. table.concat(bad, ", "))
+  end
+else
+  print("note: luac5.4 not installed; the check of globals was skipped")
+end
+
 -- each module loads on its own: every Lua module of the library forgotten, then required alone
 local saved = {}
 for k, v in pairs(package.loaded) do saved[k] = v end

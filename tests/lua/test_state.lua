@@ -161,12 +161,12 @@ do  -- another job's writes wait while a job sleeps inside its transaction
   t.eq(state.get("jb"), 2, "b's write is not lost with a's rollback")
 end
 do  -- a sub-job the transaction waits for cannot wait for the transaction: an error, not a hang
-  state.TX_WAIT = 0.1
+  require("runwatch.state.store").TX_WAIT = 0.1
   local ok, e = pcall(state.transaction, function()
     state.set("deadlock", 1)
     parallel({function() state.set("deadlock-child", 1) end})
   end)
-  state.TX_WAIT = 10
+  require("runwatch.state.store").TX_WAIT = 10
   t.ok(not ok and tostring(e):find("another job's transaction has been open for more than 0.1 s", 1, true),
     "bounded wait: " .. tostring(e))
   t.eq(state.get("deadlock"), nil, "rolled back")
