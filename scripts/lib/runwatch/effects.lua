@@ -321,7 +321,15 @@ local function adopt_orphans()
 end
 
 local function schedule_next()
-  if core.options().mode == "once" or task.stopping then return end
+  if core.options().mode == "once" then
+    local left = #state.outbox_pending()
+    if left > 0 then
+      core.log("warn", left .. " effect(s) not delivered yet (their destinations failed); the next " ..
+        "run with this --state delivers them", nil, "runwatch", "delivery")
+    end
+    return
+  end
+  if task.stopping then return end
   local now = core.time()
   local nxt = state.outbox_next_due()
   local blocked_min

@@ -420,6 +420,22 @@ function M.record_daemon()
       if d.pid == core.getpid() then d.stopped = core.time(); M.meta_set("daemon", d) end
     end)
   end)
+  -- a daemon runs for months: its store is pruned with the defaults below a minute after start
+  -- and then daily (a daemon timer: it never keeps the process alive)
+  if opts.mode == "run" then
+    local t = require("runwatch.timer").new(60, 86400, function()
+      task.new(function()
+        local ok, res = pcall(M.prune)
+        if ok then
+          core.log("info", "state pruned", {audit = res.audit, outbox = res.outbox, alerts = res.alerts})
+        else
+          core.log("warn", "state not pruned: " .. tostring(res))
+        end
+      end, {script = "runwatch", job = "prune", ctx = false})
+    end, {daemon = true})
+    t:start()
+    M._prune_timer = t
+  end
 end
 
 -- state.prune{audit_days = 90, outbox_days = 30, alert_days = 30} -> {audit =, outbox =, alerts =}
