@@ -223,14 +223,14 @@ local a, info = damaged("flip", data:sub(1, flip) .. string.char(data:byte(flip 
 t.eq(info.error_count, 1, "a flipped byte: one error")
 t.ok(info.errors[1] and info.errors[1].offset >= 32768 and info.errors[1].offset <= flip, "the error names its offset: " ..
   tostring(info.errors[1] and info.errors[1].offset))
-t.ok(a.historyLineCount > 300 and a.historyLineCount < 400, "rows before and after the damaged block: " .. a.historyLineCount)
+t.ok(a.history_line_count > 300 and a.history_line_count < 400, "rows before and after the damaged block: " .. a.history_line_count)
 t.eq(a.state, "finished", "the exit record after the damage is read")
 -- truncated at every block boundary: no error, fewer rows, no exit
 for k = 1, #data // 32768 do
   local cut = k * 32768
   local a2, info2 = damaged("cut" .. k, data:sub(1, cut))
   t.eq(info2.error_count, 0, "cut at " .. cut .. ": no error")
-  t.ok(a2.historyLineCount > 0 and a2.historyLineCount < 400 and a2.exitCode == json.null, "cut at " .. cut .. ": fewer rows, no exit")
+  t.ok(a2.history_line_count > 0 and a2.history_line_count < 400 and a2.exit_code == json.null, "cut at " .. cut .. ": fewer rows, no exit")
 end
 -- not a .wandb at all
 local a3, info3 = damaged("garbage", "this is not a W&B log")

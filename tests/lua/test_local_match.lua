@@ -5,19 +5,19 @@ local json = require "runwatch.json"
 local filters = require "runwatch.filters"
 
 local function fake_run(seq, o)
-  local r = {seq = seq, name = "run" .. seq, displayName = "r" .. seq, state = "finished", tags = json.array({}),
-    user = {username = "ada"}, createdAt = string.format("2024-01-0%dT00:00:00", seq), heartbeatAt = json.null,
-    config = "{}", summaryMetrics = "{}"}
+  local r = {seq = seq, id = "run" .. seq, name = "r" .. seq, state = "finished", tags = json.array({}),
+    user = {username = "ada"}, created_at = string.format("2024-01-0%dT00:00:00", seq), heartbeat_at = json.null,
+    config = "{}", summary = "{}"}
   for k, v in pairs(o or {}) do r[k] = v end
   return r
 end
 
 local runs = {
   fake_run(1, {config = '{"lr": {"value": 0.1}, "opt": {"value": {"name": "adam", "betas": [0.9, 0.99]}}}',
-    summaryMetrics = '{"loss": NaN, "acc": 0.5, "val": {"loss": 1}}', tags = json.array({"a", "b"})}),
+    summary = '{"loss": NaN, "acc": 0.5, "val": {"loss": 1}}', tags = json.array({"a", "b"})}),
   fake_run(2, {config = '{"lr": {"value": 0.01, "desc": null}, "opt": {"value": {"name": "sgd"}}}',
-    summaryMetrics = '{"loss": 0.3, "acc": 0.9, "big": 9007199254740993}', tags = json.array({"b"}), state = "running"}),
-  fake_run(3, {config = '{"lr": 0.001}', summaryMetrics = '{"loss": Infinity, "name": "résumé-β"}',
+    summary = '{"loss": 0.3, "acc": 0.9, "big": 9007199254740993}', tags = json.array({"b"}), state = "running"}),
+  fake_run(3, {config = '{"lr": 0.001}', summary = '{"loss": Infinity, "name": "résumé-β"}',
     tags = json.array({}), group = "g1"}),
 }
 
@@ -81,8 +81,8 @@ t.eq(sel_api({["config.missing"] = json.null}), {1, 2, 3}, "a missing key equals
 t.eq(sel_api({["config.opt.betas"] = {["$size"] = nil, ["$exists"] = true}}), {1})
 t.eq(sel(nil), {1, 2, 3}, "no filter")
 t.eq(sel_api({duration = {["$gte"] = 0}}), {}, "duration is null without runtime or heartbeat")
-local withrt = {fake_run(1, {runtime = 30}), fake_run(2, {summaryMetrics = '{"_runtime": 90}'}),
-  fake_run(3, {createdAt = "2024-01-03T00:00:00", heartbeatAt = "2024-01-03T00:02:00"})}
+local withrt = {fake_run(1, {runtime = 30}), fake_run(2, {summary = '{"_runtime": 90}'}),
+  fake_run(3, {created_at = "2024-01-03T00:00:00", heartbeat_at = "2024-01-03T00:02:00"})}
 t.eq(sel({duration = {["$gt"] = 60}}, withrt), {2, 3}, "duration from runtime, _runtime or heartbeat - created")
 
 -- dates
@@ -96,8 +96,8 @@ t.eq(match.date_ms("1969-12-31T23:59:59Z"), -1000)
 t.ok(match.date_ms("garbage") ~= match.date_ms("garbage"), "not a date: NaN")
 
 -- order: missing keys last both ways; ties by seq in the order's direction
-local orun = {fake_run(1, {summaryMetrics = '{"a": 2}'}), fake_run(2, {summaryMetrics = "{}"}),
-  fake_run(3, {summaryMetrics = '{"a": 1}'}), fake_run(4, {summaryMetrics = '{"a": 2}'})}
+local orun = {fake_run(1, {summary = '{"a": 2}'}), fake_run(2, {summary = "{}"}),
+  fake_run(3, {summary = '{"a": 1}'}), fake_run(4, {summary = '{"a": 2}'})}
 local function sorted(o)
   local ord = match.order(o)
   local entries = {}
@@ -120,8 +120,8 @@ orun = crun
 t.eq(sorted(filters.order("config.lr")), {2, 1, 3})
 t.eq(sorted(filters.order("-config.lr")), {1, 2, 3})
 -- mixed types follow the BSON order: numbers < strings
-orun = {fake_run(1, {summaryMetrics = '{"a": "x"}'}), fake_run(2, {summaryMetrics = '{"a": 5}'}),
-  fake_run(3, {summaryMetrics = '{"a": NaN}'}), fake_run(4, {summaryMetrics = '{"a": true}'})}
+orun = {fake_run(1, {summary = '{"a": "x"}'}), fake_run(2, {summary = '{"a": 5}'}),
+  fake_run(3, {summary = '{"a": NaN}'}), fake_run(4, {summary = '{"a": true}'})}
 t.eq(sorted("+summary_metrics.a"), {3, 2, 1, 4}, "NaN < numbers < strings < booleans")
 
 -- regular expressions (the server runs JavaScript RegExp)

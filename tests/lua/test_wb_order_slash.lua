@@ -64,8 +64,8 @@ local match = require "runwatch.local.match"
 local ord = match.order(require("runwatch.filters").order("-summary.valid/r2"))
 local entries = {}
 for i, v in ipairs(r2) do
-  local a = {name = "l" .. i, summaryMetrics = v == json.null and "{}" or string.format('{"valid/r2": %s}', v)}
-  entries[i] = {k = ord.sort_key(a), seq = i, name = a.name}
+  local a = {id = "l" .. i, summary = v == json.null and "{}" or string.format('{"valid/r2": %s}', v)}
+  entries[i] = {k = ord.sort_key(a), seq = i, name = a.id}
 end
 match.sort(entries, ord)
 local lnames = {}

@@ -69,7 +69,7 @@ local be = api.default().backend
 local p1 = be:runs_page("rw-team", "paging", {filters = "{}", order = "-created_at", per_page = 3})
 create_run()
 local p2 = be:runs_page("rw-team", "paging", {filters = "{}", order = "-created_at", per_page = 3, cursor = p1.cursor})
-t.eq(p2.nodes[1].name, p1.nodes[3].name, "positional cursors: the raw next page starts with the previous page's last run")
+t.eq(p2.nodes[1].id, p1.nodes[3].id, "positional cursors: the raw next page starts with the previous page's last run")
 
 for _, case in ipairs({
   {label = "api.runs -created_at", opts = {per_page = 3}},
@@ -123,7 +123,7 @@ os.remove(out)
 local key = require("runwatch.runs").key
 local keys, ok_keys = {}, true
 for _, id in ipairs({"abc", "0abc", "00abc", "a", "0", "zzzzzzzzzzz", "zzzzzzzzzz", "ABC", "a-b", "abcdefghijkl", ""}) do
-  local k = key({name = id})
+  local k = key({id = id})
   if keys[k] ~= nil then ok_keys = false end
   keys[k] = id
 end

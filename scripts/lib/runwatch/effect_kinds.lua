@@ -56,7 +56,7 @@ local function write_change(p, d, change, dry)
   local plan = run_changes.plan(change, fresh, p.run)
   if dry or plan.n == 0 then return {attrs = fresh, lines = plan.lines, unchanged = plan.n == 0} end
   if d.before_write then d.before_write(plan) end
-  d.backend:write_run(fresh.id, plan.set)
+  d.backend:write_run(fresh.storage_id, plan.set)
   return {attrs = run_changes.applied(fresh, plan), lines = plan.lines}
 end
 

@@ -6,6 +6,7 @@ local json = require "runwatch.json"
 local task = require "runwatch.task"
 local run_mod = require "runwatch.run"
 local filters_mod = require "runwatch.filters"
+local fields = require "runwatch.fields"
 local paths = require "runwatch.wb.paths"
 local paged = require "runwatch.paged"
 local errors = require "runwatch.errors"
@@ -18,20 +19,13 @@ M.FORMATS = {csv = true, jsonl = true, json = true}
 
 -- {====== values: what a column means for a Run or a plain row, and how a value is written
 
--- Run fields a column may name (besides config.X, summary.X, system_metrics.X).
-local RUN_FIELDS = {id = true, name = true, display_name = true, state = true, created_at = true,
-  heartbeat_at = true, updated_at = true, notes = true, description = true, group = true,
-  job_type = true, tags = true, sweep_name = true, commit = true, path = true, url = true,
-  entity = true, project = true, user = true, storage_id = true, project_id = true, read_only = true,
-  history_line_count = true, last_step = true, runtime = true}
--- Sub-tables of a Run a column may go into.
-local SUB = {config = "config", summary = "summary", summary_metrics = "summary",
-  system_metrics = "system_metrics"}
--- Fields the lightweight runs query carries (a column list of only these skips config/summary).
-local LIGHT = {id = true, name = true, display_name = true, state = true, created_at = true,
-  heartbeat_at = true, notes = true, description = true, group = true, job_type = true, tags = true,
-  sweep_name = true, commit = true, path = true, url = true, entity = true, project = true,
-  user = true, storage_id = true, project_id = true, read_only = true, history_line_count = true}
+-- Run fields a column may name (fields.lua's `export` rows; besides config.X, summary.X,
+-- system_metrics.X, its sections), and those the lightweight runs query carries (a column list
+-- of only these skips config/summary).
+local RUN_FIELDS = fields.EXPORT
+local SUB = {summary_metrics = "summary"}
+for name in pairs(fields.SECTIONS) do SUB[name] = name end
+local LIGHT = fields.LIGHT
 
 local function is_run(x) return getmetatable(x) == run_mod.MT end
 M.is_run = is_run
@@ -189,6 +183,14 @@ function M.columns(list)
   return cols
 end
 
+-- the run fields a column may name, for error messages (in fields.lua's order)
+local COLUMN_NAMES
+do
+  local names = {}
+  for _, f in ipairs(fields.FIELDS) do if f.export == true then names[#names + 1] = f.name end end
+  COLUMN_NAMES = table.concat(names, ", ")
+end
+
 -- check_columns(cols, runs, level): a list of non-empty strings; for runs, each names a field
 local function check_columns(cols, for_runs, level)
   if cols == nil then return nil end
@@ -205,9 +207,8 @@ local function check_columns(cols, for_runs, level)
     if for_runs then
       local head = c:match("^[^.]+") or c
       if not SUB[head] and not RUN_FIELDS[head] then
-        error(string.format("unknown column %q (run fields: id, name, state, created_at, heartbeat_at, " ..
-          "updated_at, group, job_type, tags, notes, description, sweep_name, commit, user, path, url, " ..
-          "last_step, runtime; or config.K, summary.K, system_metrics.K)", c), level + 1)
+        error(string.format("unknown column %q (run fields: %s; or config.K, summary.K, system_metrics.K)", c,
+          COLUMN_NAMES), level + 1)
       end
     end
     out[i] = c

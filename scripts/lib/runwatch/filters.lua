@@ -5,6 +5,7 @@
 -- reference cycles, so a bad filter is always "bad filter at <field>: <why>", never an encoder
 -- error or a runaway recursion.
 local json = require "runwatch.json"
+local fields = require "runwatch.fields"
 
 local M = {}
 
@@ -19,16 +20,27 @@ local OPS = {["$eq"] = true, ["$ne"] = true, ["$gt"] = true, ["$gte"] = true, ["
   ["$not"] = true, ["$options"] = true}
 local LOGICAL = {["$and"] = true, ["$or"] = true, ["$nor"] = true}
 
--- Run columns the server filters and orders on, with their snake_case aliases.
-M.COLUMNS = {name = "name", id = "name", displayName = "displayName", display_name = "displayName",
-  state = "state", createdAt = "createdAt", created_at = "createdAt", heartbeatAt = "heartbeatAt",
-  heartbeat_at = "heartbeatAt", updatedAt = "updatedAt", updated_at = "updatedAt", group = "group",
-  jobType = "jobType", job_type = "jobType", tags = "tags", username = "username", host = "host",
-  sweep = "sweep", sweepName = "sweep", sweep_name = "sweep", duration = "duration",
-  notes = "notes", description = "description", commit = "commit"}
--- Prefixes of nested keys: "config.lr", "summary.loss", ...; they need a key after the dot.
-local NESTED = {config = true, summary = true, summary_metrics = true, keys_info = true,
-  system_metrics = true, tags = true}
+-- Run columns the server filters and orders on, with their aliases (fields.lua's `filter`):
+-- alias -> the server's column.
+M.COLUMNS = fields.FILTER_COLUMNS
+-- Prefixes of nested keys: "config.lr", "summary.loss", ...; they need a key after the dot. The
+-- run's sections (fields.lua), and the server's own paths (keys_info.keys.K, tags.T).
+local NESTED = {summary_metrics = true, keys_info = true, tags = true}
+for name in pairs(fields.SECTIONS) do NESTED[name] = true end
+
+-- the columns an error lists: each field's script name (its first alias), in fields.lua's order
+local COLUMN_LIST
+do
+  local names = {}
+  for _, f in ipairs(fields.FIELDS) do
+    if f.filter then
+      local shown = f.filter[1]
+      for _, a in ipairs(f.filter) do if not a:find("%u") then shown = a break end end
+      names[#names + 1] = shown
+    end
+  end
+  COLUMN_LIST = table.concat(names, ", ")
+end
 
 -- server key for a user key: summary.X -> summary_metrics.X (the SDK's only summary prefix)
 function M.server_key(k)
@@ -109,8 +121,7 @@ local function check_key(path, k, level)
   if k:sub(1, 1) == "$" then return end
   local root, rest = k:match("^([^.]*)(.*)$")
   if M.COLUMNS[root] == nil and not NESTED[root] then
-    fail(path, string.format("unknown field %s (run columns: name, display_name, state, created_at, " ..
-      "heartbeat_at, group, job_type, tags, username, host, sweep, duration; or config.X, summary.X)", show(k)), level + 1)
+    fail(path, string.format("unknown field %s (run columns: %s; or config.X, summary.X)", show(k), COLUMN_LIST), level + 1)
   end
   if k:find("..", 1, true) or k:sub(-1) == "." then fail(path, string.format("malformed key %s", show(k)), level + 1) end
   if rest == "" and NESTED[root] and not M.COLUMNS[root] then

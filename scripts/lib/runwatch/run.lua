@@ -1,7 +1,8 @@
--- A W&B run as scripts see it (names follow wandb.Api's Run): fields read from the run's attrs,
--- config values unwrapped from {value, desc}, summary, tags; history and scan_history; and
--- update(), which writes only what the script changed, key by key, on top of a fresh read, so
--- a concurrent writer's other keys survive. In dry-run the change is printed, not sent.
+-- A W&B run as scripts see it (names follow wandb.Api's Run): its fields (fields.lua says which
+-- and how each is shown), config values unwrapped from {value, desc}, summary, tags; history and
+-- scan_history; and update(), which writes only what the script changed, key by key, on top of a
+-- fresh read, so a concurrent writer's other keys survive. In dry-run the change is printed, not
+-- sent. A Run wraps a run record (a backend's plain table in script terms, docs/backends.md).
 local core = require "runwatch.core"
 local json = require "runwatch.json"
 local errors = require "runwatch.errors"
@@ -9,6 +10,7 @@ local task = require "runwatch.task"
 local duration = require "runwatch.duration"
 local effects = require "runwatch.effects"
 local run_changes = require "runwatch.run_changes"
+local fields = require "runwatch.fields"
 
 local M = {}
 local Run = {}          -- methods
@@ -18,11 +20,11 @@ local SETTABLE = run_changes.SETTABLE
 
 local function null(v) if v == json.null then return nil end return v end
 
-local decode_obj = run_changes.decode
+local decode_obj = fields.decode_object
 local unwrap = run_changes.unwrap
 M.unwrap = unwrap
 
--- new(api, entity, project, attrs, full) -> Run
+-- new(api, entity, project, record, full) -> Run
 function M.new(api, entity, project, attrs, full)
   local r = {_ = {api = api, entity = entity, project = project, attrs = attrs, full = full ~= false,
     over = {}}}
@@ -38,7 +40,7 @@ local function ensure_field(self, field)
   local s = st(self)
   if s.full or s.attrs[field] ~= nil then return end
   -- fill in the missing fields without dropping what the script already read or changed
-  local attrs = s.api.backend:run(s.entity, s.project, s.attrs.name, true)
+  local attrs = s.api.backend:run(s.entity, s.project, s.attrs.id, true)
   if not attrs then errors.raise({message = "Could not find run " .. self.path, op = "Run"}, 3) end
   for k, v in pairs(attrs) do if s.attrs[k] == nil then s.attrs[k] = v end end
   s.full = true
@@ -53,44 +55,76 @@ local function config_raw(self)
   return s.config_raw
 end
 
-local getters = {
-  id = function(s) return s.attrs.name end,
-  storage_id = function(s) return s.attrs.id end,
-  name = function(s) return null(s.attrs.displayName) end,
-  display_name = function(s) return null(s.attrs.displayName) end,
-  state = function(s) return null(s.attrs.state) end,
-  notes = function(s) return null(s.attrs.notes) end,
-  description = function(s) return null(s.attrs.description) end,
-  group = function(s) return null(s.attrs.group) end,
-  job_type = function(s) return null(s.attrs.jobType) end,
-  created_at = function(s) return null(s.attrs.createdAt) end,
-  heartbeat_at = function(s) return null(s.attrs.heartbeatAt) end,
-  sweep_name = function(s) return null(s.attrs.sweepName) end,
-  commit = function(s) return null(s.attrs.commit) end,
-  read_only = function(s) return null(s.attrs.readOnly) end,
-  project_id = function(s) return null(s.attrs.projectId) end,
-  history_line_count = function(s) return null(s.attrs.historyLineCount) end,
-  -- facts only local runs have (docs/local.md); nil on W&B runs
-  exit_code = function(s) return null(s.attrs.exitCode) end,
-  liveness = function(s) return null(s.attrs.liveness) end,
-  writer_pid = function(s) return null(s.attrs.writerPid) end,
-  error_count = function(s) return null(s.attrs.errorCount) end,
-  offline = function(s) return null(s.attrs.offline) end,
-  local_dir = function(s) return null(s.attrs.localDir) end,
-  local_files = function(s)
-    local f = null(s.attrs.localFiles)
-    if type(f) ~= "table" then return nil end
-    local out = {}
-    for i, v in ipairs(f) do out[i] = v end
-    return json.array(out)
-  end,
-  entity = function(s) return s.entity end,
-  project = function(s) return s.project end,
-  user = function(s)
-    local u = null(s.attrs.user)
-    return u and {name = null(u.name), username = null(u.username)} or nil
-  end,
-}
+-- One way to show a field per view of fields.lua (run internals s, the field's row f, the Run)
+local VIEWS = {}
+VIEWS[true] = function(s, f)
+  local v = s.attrs[f.name]
+  if v == nil and f.optional then
+    -- a field no fragment carries: asked for (or derived) on first read, then kept
+    v = s.api.backend:field(s.entity, s.project, s.attrs.id, f.name, s.attrs)
+    if v == nil then v = json.null end
+    s.attrs[f.name] = v
+  end
+  return null(v)
+end
+VIEWS.computed = function(s, f) return f.get(s) end
+VIEWS.list = function(s, f)
+  local v = null(s.attrs[f.name])
+  if type(v) ~= "table" then return nil end
+  local out = {}
+  for i, x in ipairs(v) do out[i] = x end
+  return json.array(out)
+end
+VIEWS.user = function(s, f)
+  local u = null(s.attrs[f.name])
+  return u and {name = null(u.name), username = null(u.username)} or nil
+end
+VIEWS.tags = function(s, f)
+  if not s.tags then
+    local t = {}
+    for i, v in ipairs(null(s.attrs[f.name]) or {}) do t[i] = v end
+    s.tags = json.array(t)
+  end
+  return s.tags
+end
+VIEWS.config = function(s, f, self)
+  if not s.config then s.config = unwrap(config_raw(self)) end
+  return s.config
+end
+-- (the decoded object is kept as s.summary / s.system_metrics: run_changes compares the
+-- script's s.summary with the record's)
+VIEWS.object = function(s, f, self)
+  if s[f.name] == nil then
+    ensure_field(self, f.name)
+    s[f.name] = decode_obj(s.attrs[f.name], f.name, self.path)
+  end
+  return s[f.name]
+end
+VIEWS.last_step = function(s, f, self)
+  local v = math.tointeger(null(s.attrs.last_step))
+  if v then return v end
+  if not s.full then ensure_field(self, "last_step"); return self.last_step end
+  return -1
+end
+VIEWS.runtime = function(s, f, self)
+  local v = null(s.attrs.runtime)
+  if v ~= nil then return tonumber(v) end
+  local sm = self.summary
+  local rt = sm._runtime or (type(sm._wandb) == "table" and sm._wandb.runtime)
+  return tonumber(rt)
+end
+
+-- the getters: every name of every row of fields.lua with a view
+local getters = {}
+for _, f in ipairs(fields.FIELDS) do
+  if f.view ~= false then
+    local view = VIEWS[f.view or true]
+    assert(view, "fields.lua: no view " .. tostring(f.view) .. " in run.lua")
+    local function g(s, self) return view(s, f, self) end
+    for _, n in ipairs({f.name, table.unpack(f.also or {})}) do getters[n] = g end
+  end
+end
+M.getters = getters
 
 RunMT.__index = function(self, k)
   local s = st(self)
@@ -98,58 +132,11 @@ RunMT.__index = function(self, k)
   if m then return m end
   if s.over[k] ~= nil then return s.over[k] end
   local g = getters[k]
-  if g then return g(s) end
-  if k == "path" then return s.entity .. "/" .. s.project .. "/" .. s.attrs.name end
-  if k == "url" then
-    return s.api.backend:app_url() .. "/" .. s.entity .. "/" .. s.project .. "/runs/" .. s.attrs.name
-  end
-  if k == "tags" then
-    if not s.tags then
-      local t = {}
-      for i, v in ipairs(null(s.attrs.tags) or {}) do t[i] = v end
-      s.tags = json.array(t)
-    end
-    return s.tags
-  end
-  if k == "config" then
-    if not s.config then s.config = unwrap(config_raw(self)) end
-    return s.config
-  end
+  if g then return g(s, self) end
   if k == "rawconfig" then return config_raw(self) end
-  if k == "summary" or k == "summary_metrics" then
-    if not s.summary then
-      ensure_field(self, "summaryMetrics")
-      s.summary = decode_obj(s.attrs.summaryMetrics, "summary", self.path)
-    end
-    return s.summary
-  end
-  if k == "system_metrics" then
-    if not s.system_metrics then
-      ensure_field(self, "systemMetrics")
-      s.system_metrics = decode_obj(s.attrs.systemMetrics, "systemMetrics", self.path)
-    end
-    return s.system_metrics
-  end
-  if k == "last_step" then
-    local hk = null(s.attrs.historyKeys)
-    if hk and null(hk.lastStep) then return hk.lastStep end
-    if not s.full then ensure_field(self, "historyKeys"); return self.last_step end
-    return -1
-  end
   if k == "metadata" then
     if s.metadata == nil then s.metadata = Run.fetch_metadata(self) or false end
     return s.metadata or nil
-  end
-  if k == "updated_at" then
-    if s.attrs.updatedAt == nil then
-      s.attrs.updatedAt = s.api.backend:updated_at(s.entity, s.project, s.attrs.name, s.attrs) or json.null
-    end
-    return null(s.attrs.updatedAt)
-  end
-  if k == "runtime" then
-    local sm = self.summary
-    local rt = sm._runtime or (type(sm._wandb) == "table" and sm._wandb.runtime)
-    return tonumber(rt)
   end
   return nil
 end
@@ -189,7 +176,7 @@ RunMT.__eq = function(a, b) return a.path == b.path end
 function Run.load(self, force)
   local s = st(self)
   if not force and s.full then return self end
-  local attrs = s.api.backend:run(s.entity, s.project, s.attrs.name, true)
+  local attrs = s.api.backend:run(s.entity, s.project, s.attrs.id, true)
   if not attrs then
     errors.raise({message = "Could not find run " .. self.path, op = "Run"}, 2)
   end
@@ -283,7 +270,7 @@ function Run.history(self, o)
   local s = st(self)
   if o.keys ~= nil and type(o.keys) ~= "table" then error("bad option keys (list of strings expected)", 2) end
   if o.keys and (o.stream or "default") ~= "default" then error("keys can only be given for the default stream", 2) end
-  local rows = s.api.backend:history(s.entity, s.project, s.attrs.name, {keys = o.keys,
+  local rows = s.api.backend:history(s.entity, s.project, s.attrs.id, {keys = o.keys,
     samples = o.samples or 500, stream = o.stream or "default", x_axis = o.x_axis or "_step"})
   if not rows then errors.raise({message = "Could not find run " .. self.path, op = "RunFullHistory"}, 2) end
   return rows
@@ -302,20 +289,19 @@ function Run.scan_history(self, o)
   local backend = s.api.backend
   if o.stream == "system" or o.stream == "events" then
     -- the system stream has no step ranges: one request for every event row, then iterate
-    local rows = backend:history(s.entity, s.project, s.attrs.name, {stream = "system", samples = o.samples or 100000}) or {}
+    local rows = backend:history(s.entity, s.project, s.attrs.id, {stream = "system", samples = o.samples or 100000}) or {}
     local i = 0
     return function() i = i + 1; return rows[i] end
   end
-  local hk = null(s.attrs.historyKeys)
-  local last = hk and math.tointeger(null(hk.lastStep))
-  if not last then last = backend:last_step(s.entity, s.project, s.attrs.name, o.stream) end
+  local last = math.tointeger(null(s.attrs.last_step))
+  if not last then last = backend:last_step(s.entity, s.project, s.attrs.id, o.stream) end
   local stop = last + 1
   if o.max_step and o.max_step < stop then stop = o.max_step end
   -- one window [from, to): all its rows, asking again from the last row when the server capped it
   local function fetch(from, to)
     local out = {}
     while from < to do
-      local rows = backend:history_page(s.entity, s.project, s.attrs.name, {min_step = from,
+      local rows = backend:history_page(s.entity, s.project, s.attrs.id, {min_step = from,
         max_step = to, page_size = page_size, keys = o.keys, stream = o.stream})
       for _, r in ipairs(rows) do out[#out + 1] = r end
       local tail = rows[#rows] and math.tointeger(rows[#rows]._step)
@@ -362,13 +348,13 @@ end
 -- run:files{names=, pattern=, per_page=} -> lazy list of File; run:file(name) -> File
 function Run.files(self, o)
   local s = st(self)
-  return require("runwatch.files").list(s.api.backend, s.entity, s.project, s.attrs.name, o)
+  return require("runwatch.files").list(s.api.backend, s.entity, s.project, s.attrs.id, o)
 end
 
 function Run.file(self, name)
   if type(name) ~= "string" then error("bad argument #1 to 'file' (string expected)", 2) end
   local s = st(self)
-  return require("runwatch.files").one(s.api.backend, s.entity, s.project, s.attrs.name, name)
+  return require("runwatch.files").one(s.api.backend, s.entity, s.project, s.attrs.id, name)
 end
 
 -- run:delete{artifacts = false}: deletes the run on W&B. In dry-run the plan is printed and
@@ -376,7 +362,7 @@ end
 function Run.delete(self, o)
   o = o or {}
   local s = st(self)
-  local res, err = effects.perform("delete", target(self, {storage_id = s.attrs.id, artifacts = o.artifacts and true or false}),
+  local res, err = effects.perform("delete", target(self, {storage_id = s.attrs.storage_id, artifacts = o.artifacts and true or false}),
     {level = 2})
   if res == nil then error(err, 0) end
   if not (type(res) == "table" and res.dry_run) then s.api.cache[self.path] = nil end
@@ -387,7 +373,7 @@ end
 function Run.fetch_metadata(self)
   local s = st(self)
   local ok, res = pcall(function()
-    local page = s.api.backend:files(s.entity, s.project, s.attrs.name, {names = {"wandb-metadata.json"}})
+    local page = s.api.backend:files(s.entity, s.project, s.attrs.id, {names = {"wandb-metadata.json"}})
     local node = page and page.nodes[1]
     if not node or not null(node.url) then return nil end
     local r, err = s.api.backend:download(node.url)

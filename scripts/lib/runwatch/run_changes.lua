@@ -1,48 +1,23 @@
 -- What a script changed on a run, as plain data (a "change set"), and how a change set is applied
 -- on top of a fresh read of the run: the plan that run:update() and the run-writing effect kinds
 -- (tag, untag, annotate, note, ...) send, key by key, so a concurrent writer's other keys survive
--- and untouched values stay bit-identical. Pure functions on attrs: no network, no effects.
+-- and untouched values stay bit-identical. Pure functions on run records (fields.lua): no network, no effects.
 local json = require "runwatch.json"
 local diff = require "runwatch.diff"
-local errors = require "runwatch.errors"
+local fields = require "runwatch.fields"
 
 local M = {}
 
 local INTERNAL_CONFIG = {_wandb = true, wandb_version = true}
--- script-facing scalar fields a script may set -> the attrs field that holds them
-M.SETTABLE = {name = "displayName", display_name = "displayName", notes = "notes",
-  description = "description", group = "group", job_type = "jobType"}
+-- script-facing scalar fields a script may set -> the record field that holds them (fields.lua)
+M.SETTABLE = {name = "name", display_name = "name", notes = "notes",
+  description = "description", group = "group", job_type = "job_type"}
 local SCALAR_ORDER = {"description", "group", "job_type", "name", "notes"}
 
 local function null(v) if v == json.null then return nil end return v end
 
-local JSON_KIND = {number = "a JSON number", boolean = "a JSON boolean", string = "a JSON string"}
-
--- decode(text, what, path) -> table: a config or summary JSON object (raises CommError naming
--- the reason). A JSON string holding a JSON object (the object encoded twice: a server quirk seen
--- on crashed runs) is that object, as the Python API's users see it; JSON null is empty.
-function M.decode(s, what, path)
-  if s == nil or s == json.null then return {} end
-  if type(s) == "table" then return s end
-  if type(s) ~= "string" then
-    errors.raise({message = string.format("malformed %s for run %s: %s instead of a JSON string", what, path, type(s))}, 3)
-  end
-  local v, err = json.decode(s)
-  if type(v) == "string" then
-    local inner = json.decode(v)
-    if type(inner) == "table" and not json.is_array(inner) then return inner end
-    err = "a JSON string that holds no JSON object"
-  elseif v == json.null then
-    return {}
-  elseif v ~= nil and type(v) ~= "table" then
-    err = JSON_KIND[type(v)] .. ", not an object"
-  end
-  if type(v) ~= "table" then
-    errors.raise({message = string.format("malformed %s JSON for run %s: %s", what, path,
-      tostring(err):gsub("^json: ", "")), op = "decode", exc = err}, 3)
-  end
-  return v
-end
+-- decode(text, what, path) -> table: a config or summary JSON object (fields.decode_object)
+M.decode = fields.decode_object
 
 -- The unwrapped view of a raw config: {lr = 0.1} from {"lr": {"value": 0.1, "desc": null}}
 function M.unwrap(raw)
@@ -80,7 +55,7 @@ function M.of(s, path)
     n = n + #c.config_removed + count(c.config_set)
   end
   if s.summary then
-    local orig = M.decode(s.attrs.summaryMetrics, "summary", path)
+    local orig = M.decode(s.attrs.summary, "summary", path)
     c.summary_set, c.summary_removed = diff.keys(orig, s.summary)
     n = n + #c.summary_removed + count(c.summary_set)
   end
@@ -153,7 +128,7 @@ function M.plan(c, fresh, path)
   end
   local cfg = merge("config", c.config_set, c.config_removed, fresh.config, true)
   if cfg then p.set.config = json.encode(cfg); p.n = p.n + 1 end
-  local sm = merge("summary", c.summary_set, c.summary_removed, fresh.summaryMetrics, false)
+  local sm = merge("summary", c.summary_set, c.summary_removed, fresh.summary, false)
   if sm then p.set.summary = json.encode(sm); p.n = p.n + 1 end
   return p
 end
@@ -163,7 +138,7 @@ end
 function M.applied(fresh, p)
   local s = p.set
   if s.config then fresh.config = s.config end
-  if s.summary then fresh.summaryMetrics = s.summary end
+  if s.summary then fresh.summary = s.summary end
   if s.tags then fresh.tags = s.tags end
   for k, field in pairs(M.SETTABLE) do
     if s[k] ~= nil and k ~= "display_name" then fresh[field] = s[k] end

@@ -19,7 +19,7 @@ end
 -- generated ids have 8) become one integer (value * 16 + length: no two ids share one), which
 -- costs a set a third of what the string does (100,000 ids: about 4 MB); others stay strings.
 function M.key(node)
-  local id = node.name
+  local id = node.id
   local n = #id
   if n >= 1 and n <= 11 and not id:find("[^0-9a-z]") then return tonumber(id, 36) * 16 + n end
   return id

@@ -17,6 +17,7 @@ local run_mod = require "runwatch.run"
 local diff = require "runwatch.diff"
 local api_mod = require "runwatch.api"
 local runs_mod = require "runwatch.runs"
+local fields = require "runwatch.fields"
 
 local M = {}
 local groups = {}          -- key -> poller group
@@ -40,19 +41,13 @@ local function null(v) if v == json.null then return nil end return v end
 
 -- {====== per-run bookkeeping
 
--- The last step a node reports: summary._step (the SDK keeps it current), else -1.
-local function node_last_step(node)
-  local sm = null(node.summaryMetrics)
-  if type(sm) ~= "string" then return -1 end
-  local step = sm:match('"_step"%s*:%s*(%-?%d+)[,}%s]')
-  return tonumber(step) or -1
-end
+-- The last step a run record reports (fields.last_step: historyKeys, else summary._step), else -1.
+local node_last_step = fields.last_step
 
 -- decode a summary JSON string, tolerating garbage (an empty table then)
 local function decode_summary(s)
-  if type(s) ~= "string" then return {} end
-  local v = json.decode(s)
-  return type(v) == "table" and v or {}
+  local ok, v = pcall(fields.decode_object, s, "summary", "?")
+  return ok and v or {}
 end
 
 -- Median of a list of numbers (the run's recent step cadence)
@@ -150,8 +145,8 @@ function Group:poll(stats)
   until not page.has_next
   local seen = {}
   for _, n in ipairs(nodes) do
-    seen[n.name] = true
-    local ca = null(n.createdAt)
+    seen[n.id] = true
+    local ca = null(n.created_at)
     if ca and ca > mark and (not self.created_mark or ca > self.created_mark) then self.created_mark = ca end
   end
   -- runs that were alive at the last tick and are missing now: they finished, crashed, ...
@@ -172,7 +167,7 @@ end
 -- Where history starts for a run a watch sees for the first time: from step 0 for runs alive
 -- or created after the watch began; after the last step for runs that ended before it began.
 function Group:initial_step(node)
-  if not IS_ALIVE[null(node.state) or ""] and (null(node.createdAt) or "") <= (self.start_mark or "") then
+  if not IS_ALIVE[null(node.state) or ""] and (null(node.created_at) or "") <= (self.start_mark or "") then
     return node_last_step(node) + 1
   end
   return 0
@@ -183,7 +178,7 @@ end
 function Group:fetch_history(nodes, stats)
   local need = {}
   for _, n in ipairs(nodes) do
-    local path = self.entity .. "/" .. self.project .. "/" .. n.name
+    local path = self.entity .. "/" .. self.project .. "/" .. n.id
     local last = node_last_step(n)
     local from = nil
     for _, w in ipairs(self.watches) do
@@ -193,7 +188,7 @@ function Group:fetch_history(nodes, stats)
         if next_step <= last and (not from or next_step < from) then from = next_step end
       end
     end
-    if from then need[#need + 1] = {id = n.name, from = from, last = last, rows = {}} end
+    if from then need[#need + 1] = {id = n.id, from = from, last = last, rows = {}} end
   end
   local rows_by_id = {}
   while #need > 0 do
@@ -229,7 +224,7 @@ end
 -- Processes one run for one watch: events, history, staleness, rules. The cursor is saved
 -- after the run's handlers returned (each run in its own transaction).
 function Watch:process(node, rows, now, stats)
-  local path = self.group.entity .. "/" .. self.group.project .. "/" .. node.name
+  local path = self.group.entity .. "/" .. self.group.project .. "/" .. node.id
   local c = self:cursor(path)
   local fresh = c == nil
   local state = null(node.state)
@@ -275,7 +270,7 @@ function Watch:process(node, rows, now, stats)
   end
 
   -- summary changes (decoded only when the text changed)
-  local sm = null(node.summaryMetrics)
+  local sm = fields.summary_text(node)
   if not fresh and sm ~= prev.summary then
     local old, new = decode_summary(prev.summary), decode_summary(sm)
     local set, removed, order = diff.keys(old, new)
@@ -318,7 +313,7 @@ function Watch:process(node, rows, now, stats)
       self:call("on_recover", run, info)
     end
   end
-  local hb = null(node.heartbeatAt)
+  local hb = null(node.heartbeat_at)
   if hb ~= c.hb then c.hb = hb; c.hb_changed = now end
   if self.stale and state == "running" then
     local cadence = median(c.gaps or {}) or median(c.tick_gaps or {})
@@ -341,7 +336,7 @@ function Watch:process(node, rows, now, stats)
   -- rules on this run
   for _, r in ipairs(self.rules) do r:evaluate(run, ctx) end
 
-  if IS_ALIVE[state or ""] then self.group.alive[node.name] = true else self.group.alive[node.name] = nil end
+  if IS_ALIVE[state or ""] then self.group.alive[node.id] = true else self.group.alive[node.id] = nil end
   c.seen = now
   self:save(path, c)
 end
@@ -351,9 +346,9 @@ end
 -- disk, an I/O error): then nothing of it is kept, in the store or in memory (the cursor cache
 -- is dropped), and the run is looked at again next tick, even if it ended meanwhile.
 function Group:process_one(w, n, rows, now, stats, tick_id)
-  local path = self.entity .. "/" .. self.project .. "/" .. n.name
+  local path = self.entity .. "/" .. self.project .. "/" .. n.id
   w.saved = {}
-  local was_alive = self.alive[n.name]
+  local was_alive = self.alive[n.id]
   local ok, err = pcall(state.transaction, function()
     local _ <close> = task.with_context({defer = true, watch = w.id, run = path, tick = tick_id})
     w:process(n, rows, now, stats)
@@ -365,7 +360,7 @@ function Group:process_one(w, n, rows, now, stats, tick_id)
   end
   w.saved = {}
   w.cursors[path] = nil
-  self.alive[n.name] = true            -- revisit it next tick (by name if it is no longer listed)
+  self.alive[n.id] = true              -- revisit it next tick (by name if it is no longer listed)
   local t = task.current()
   core.log("error", "watch " .. w.id .. ": " .. path .. " not processed: " .. tostring(err), nil,
     t and t.script, t and t.job)
@@ -406,7 +401,7 @@ function Group:tick()
     for _, w in ipairs(self.watches) do
       if not w.stopped then
         for _, n in ipairs(chunk) do
-          if not self:process_one(w, n, rows[n.name] or (any_history and {} or nil), now, stats, tick_id) then
+          if not self:process_one(w, n, rows[n.id] or (any_history and {} or nil), now, stats, tick_id) then
             stats.failed = stats.failed + 1
           end
         end

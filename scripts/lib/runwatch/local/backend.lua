@@ -5,14 +5,15 @@
 -- parsed once and then only its new bytes are read (the reader's offset is kept), so polling
 -- and watching cost what was appended. Config, summary, history, system metrics and the exit
 -- come from the records; files/wandb-summary.json is used only when the records hold no
--- summary; files/wandb-metadata.json is run.metadata. Runs come out shaped like the GraphQL
--- Run attrs, so run.lua, runs.lua and watch.lua work unchanged. See docs/local.md.
+-- summary; files/wandb-metadata.json is run.metadata. Runs come out as run records, each field
+-- derived as fields.lua says (the contract: docs/backends.md). See docs/local.md.
 local core = require "runwatch.core"
 local json = require "runwatch.json"
 local errors = require "runwatch.errors"
 local wandbfile = require "runwatch.wandbfile"
 local fswatch = require "runwatch.fswatch"
 local match = require "runwatch.local.match"
+local fields = require "runwatch.fields"
 
 local M = {}
 local B = {}
@@ -682,15 +683,14 @@ local function owner(seg)
   return name
 end
 
--- The run as GraphQL Run attrs. The table is shared until the run changes: callers must not
--- modify it (run.lua and watch.lua copy what they change).
+-- The run as a run record (fields.lua: every field's `loc` applied to the run's facts). The table
+-- is shared until the run changes: callers must not modify it (run.lua and watch.lua copy what
+-- they change).
 function B:attrs(run, now)
   now = now or core.time()
   local state, hb, how, pid = self:liveness(run, now)
   local c = run.cache
   if not c or c.version ~= run.version or c.state ~= state or c.hb ~= hb then
-    local rec = run.rec
-    local entity, project = run_entity(self, run), run_project(self, run)
     local created = created_time(run)
     local seg = run.segs[#run.segs]
     local sys = {}
@@ -699,42 +699,17 @@ function B:attrs(run, now)
     local runtime
     if run.exit then runtime = run.exit.runtime
     else
-      local sv = match.parsed_doc({summaryMetrics = summary}, "summaryMetrics")
+      local sv = match.parsed_doc({summary = summary}, "summary")
       runtime = math.type(sv._runtime) and sv._runtime or (created and hb and math.max(0, hb - created)) or nil
     end
-    local user = owner(seg)
-    local keys = {}
-    for k in pairs(run.keys) do keys[k] = {} end
-    local a = {
-      id = core.base64("Run:v1:" .. run.id .. ":" .. project .. ":" .. entity),
-      name = run.id,
-      displayName = (rec.display_name and rec.display_name ~= "") and rec.display_name or run.id,
-      state = state,
-      config = safe_tree_json(run, run.config, true, "config"),
-      summaryMetrics = summary,
-      systemMetrics = tree_json(sys),
-      tags = rec.tags,
-      notes = rec.notes or NULL,
-      description = rec.notes or NULL,
-      group = rec.group or NULL,
-      jobType = rec.job_type or NULL,
-      sweepName = rec.sweep_id or NULL,
-      commit = rec.git_commit or NULL,
-      host = rec.host or NULL,
-      readOnly = true,
-      createdAt = created and iso(created) or NULL,
-      heartbeatAt = hb and iso(hb) or NULL,
-      updatedAt = hb and iso(hb) or NULL,
-      historyLineCount = run.nrows,
-      historyKeys = {lastStep = run.last_step or -1, keys = keys},
-      user = {name = user or NULL, username = user or NULL},
-      runtime = runtime or NULL,
-      -- local extras (not in the GraphQL schema)
-      entityName = entity, projectName = project,
-      localDir = seg and seg.dir, localFiles = {}, exitCode = run.exit and run.exit.exit_code or NULL,
-      liveness = how, writerPid = pid, errorCount = run.nerrors, offline = seg and seg.offline or false,
-    }
-    for i, s in ipairs(run.segs) do a.localFiles[i] = s.path end
+    local files = {}
+    for i, sg in ipairs(run.segs) do files[i] = sg.path end
+    local a = fields.from_local({id = run.id, storage_id = run.id, entity = run_entity(self, run),
+      project = run_project(self, run), rec = run.rec, state = state, heartbeat = hb, created = created,
+      config = safe_tree_json(run, run.config, true, "config"), summary = summary, system_metrics = tree_json(sys),
+      rows = run.nrows, last_step = run.last_step, runtime = runtime, user = owner(seg),
+      exit_code = run.exit and run.exit.exit_code, liveness = how, pid = pid, errors = run.nerrors,
+      offline = seg and seg.offline or false, dir = seg and seg.dir, files = json.array(files)})
     c = {version = run.version, state = state, hb = hb, attrs = a}
     run.cache = c
   end
@@ -854,12 +829,13 @@ function B:runs_by_name(entity, project, ids)
   return out
 end
 
--- updated_at(e, p, id) -> the run's last change (its files' mtime, or start + runtime)
-function B:updated_at(entity, project, id)
+-- field(e, p, id, name) -> one field of a run's record (records carry every field already)
+function B:field(entity, project, id, name)
   local run = find(self, entity, project, id)
   if not run then return nil end
-  local a = self:attrs(run)
-  return a.updatedAt ~= NULL and a.updatedAt or nil
+  local v = self:attrs(run)[name]
+  if v == NULL then return nil end
+  return v
 end
 
 -- projects_page(entity, {per_page, cursor}) -> {nodes, cursor, has_next}: the projects the
@@ -903,7 +879,7 @@ function B:sweep(entity, project, name)
       n = n + 1
       local a = self:attrs(run)
       if a.state == "running" then running = true end
-      if a.createdAt ~= NULL and (not first or a.createdAt < first) then first = a.createdAt end
+      if a.created_at ~= NULL and (not first or a.created_at < first) then first = a.created_at end
     end
   end
   if n == 0 then return nil end
@@ -1099,8 +1075,7 @@ end
 
 local function storage_run(self, storage_id)
   for _, run in ipairs(self.order) do
-    local e, p = run_entity(self, run), run_project(self, run)
-    if core.base64("Run:v1:" .. run.id .. ":" .. p .. ":" .. e) == storage_id then return run end
+    if run.id == storage_id then return run end
   end
 end
 

@@ -1,35 +1,20 @@
 -- Mongo-style run filters and run order evaluated in Lua, with the semantics of the W&B test server (tests/server/filters.js), for local runs.
 --
--- A run here is a table shaped like the GraphQL Run attrs (name, displayName, state, createdAt,
--- heartbeatAt, tags, user {username}, config and summaryMetrics as JSON text or tables, ...).
+-- A run here is a run record (fields.lua: id, name, state, created_at, heartbeat_at, tags, user
+-- {username}, config and summary as JSON text or tables, ...).
 -- compile(filters) -> predicate(run); order(spec) -> {key, desc, sort_key(run)};
 -- compare(order, a, b) over entries {k = sort_key, seq = n}. Bad filters raise
 -- "unknown filter operator $x", "invalid filters JSON: ...", "invalid $regex ...".
 local json = require "runwatch.json"
+local fields = require "runwatch.fields"
 
 local M = {}
 local NULL = json.null
 local NaN = 0 / 0
 
--- Column aliases accepted in filters and order keys -> the run attr.
-local COLUMNS = {
-  name = "name", id = "name",
-  displayName = "displayName", display_name = "displayName",
-  state = "state",
-  createdAt = "createdAt", created_at = "createdAt",
-  heartbeatAt = "heartbeatAt", heartbeat_at = "heartbeatAt",
-  updatedAt = "updatedAt", updated_at = "updatedAt",
-  group = "group",
-  jobType = "jobType", job_type = "jobType",
-  tags = "tags",
-  username = "username",
-  host = "host",
-  sweep = "sweepName", sweepName = "sweepName", sweep_name = "sweepName",
-  duration = "duration",
-  notes = "notes", description = "description", commit = "commit",
-}
+-- Column aliases accepted in filters and order keys -> the field's row (fields.lua's `filter`)
+local COLUMNS = fields.FILTER_FIELD
 M.COLUMNS = COLUMNS
-local DATE_FIELDS = {createdAt = true, heartbeatAt = true, updatedAt = true}
 
 local function ferror(msg) error(msg, 0) end
 
@@ -138,9 +123,9 @@ end
 
 local function run_duration(run)
   if math.type(run.runtime) then return run.runtime end
-  local s = parsed_doc(run, "summaryMetrics")
+  local s = parsed_doc(run, "summary")
   if math.type(s._runtime) then return s._runtime end
-  local a, b = M.date_ms(run.createdAt), M.date_ms(run.heartbeatAt)
+  local a, b = M.date_ms(run.created_at), M.date_ms(run.heartbeat_at)
   if a == a and b == b then return math.max(0, (b - a) / 1000) end
   return NULL
 end
@@ -150,15 +135,15 @@ local function field_values(run, path)
   local parts = split(path)
   local head = parts[1]
   if #parts == 1 and COLUMNS[head] then
-    local col = COLUMNS[head]
+    local f = COLUMNS[head]
     local v
-    if col == "username" then
+    if f.name == "user" then
       local u = run.user
       v = type(u) == "table" and u.username or nil
-    elseif col == "duration" then v = run_duration(run)
-    else v = run[col] end
+    elseif f.name == "runtime" then v = run_duration(run)
+    else v = run[f.name] end
     if v == nil then v = NULL end
-    if DATE_FIELDS[col] and type(v) == "string" then v = M.date_ms(v) end
+    if f.date and type(v) == "string" then v = M.date_ms(v) end
     return {v}
   end
   if head == "config" and #parts >= 2 then
@@ -172,8 +157,8 @@ local function field_values(run, path)
     end
     return walk({v}, parts, from)
   end
-  if (head == "summary_metrics" or head == "summaryMetrics") and #parts >= 2 then
-    return walk({parsed_doc(run, "summaryMetrics")}, parts, 2)
+  if (head == "summary_metrics" or head == "summary") and #parts >= 2 then
+    return walk({parsed_doc(run, "summary")}, parts, 2)
   end
   if head == "tags" and #parts == 2 then
     for _, t in ipairs(type(run.tags) == "table" and run.tags or {}) do
@@ -186,8 +171,8 @@ end
 M.field_values = field_values
 
 local function is_date_path(path)
-  local c = COLUMNS[path]
-  return c ~= nil and DATE_FIELDS[c] == true
+  local f = COLUMNS[path]
+  return f ~= nil and f.date == true
 end
 
 -- }======

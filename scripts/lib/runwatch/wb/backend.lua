@@ -1,11 +1,13 @@
 -- The W&B GraphQL backend behind the Lua API: each method sends one operation through the
--- client and returns plain Lua data (run attrs as GraphQL names them). The local-runs backend
--- (runwatch/local) offers the same methods.
+-- client and returns plain Lua data; runs as run records in script terms (fields.lua). The
+-- contract both backends keep is docs/backends.md; the local-runs backend (runwatch/local)
+-- offers the same methods.
 local Q = require "runwatch.wb.queries"
 local client_mod = require "runwatch.wb.client"
 local settings_mod = require "runwatch.wb.settings"
 local json = require "runwatch.json"
 local errors = require "runwatch.errors"
+local fields = require "runwatch.fields"
 
 local M = {}
 local B = {}
@@ -38,7 +40,7 @@ local function check_node(r, op)
   if not ok then
     errors.raise({message = "malformed run in the W&B answer (" .. op .. ")", op = op, exc = r}, 3)
   end
-  return r
+  return fields.from_node(r)
 end
 
 -- The app URL for run links, as the SDK derives it (WANDB_APP_URL, api.wandb.X -> wandb.X).
@@ -66,7 +68,7 @@ function B:viewer()
   return null(data.viewer)
 end
 
--- run(e, p, id, full) -> attrs or nil when the project or run does not exist
+-- run(e, p, id, full) -> run record, or nil when the project or run does not exist
 function B:run(entity, project, id, full, opts)
   local data = self:gql(full == false and Q.RUN_LAZY or Q.RUN_FULL,
     {project = project, entity = entity, name = id},
@@ -350,60 +352,78 @@ function B:run_fields()
   return self.schema_run_fields
 end
 
--- updated_at(e, p, id, attrs) -> the run's updatedAt where the server's schema has it (it is not
--- in the reference schema); otherwise derived from attrs: the last heartbeat, else the creation
-function B:updated_at(entity, project, id, attrs)
-  if self:run_fields().updatedAt then
-    local data = self:gql(Q.RUN_UPDATED_AT, {project = project, entity = entity, name = id}, {op = "RunUpdatedAt"})
+-- field(e, p, id, name, rec) -> the value of an optional run field (fields.lua: one that is in no
+-- fragment because the reference schema lacks it, e.g. updated_at): asked for where this server's
+-- schema has it (one small query), else derived from the record as its row says, else nil
+function B:field(entity, project, id, name, rec)
+  local f = fields.BY_NAME[name]
+  if not f or not f.gql then error("field: no GraphQL field for '" .. tostring(name) .. "'", 2) end
+  if self:run_fields()[f.gql] then
+    local op = "Run" .. f.gql:sub(1, 1):upper() .. f.gql:sub(2)
+    local q = "query " .. op .. "($project: String!, $entity: String!, $name: String!) {\n" ..
+      "  project(name: $project, entityName: $entity) {\n    run(name: $name) {\n      " .. f.gql .. "\n    }\n  }\n}\n"
+    local data = self:gql(q, {project = project, entity = entity, name = id}, {op = op})
     local run = null(data.project) and null(data.project.run)
-    return run and null(run.updatedAt)
+    return run and null(run[f.gql])
   end
-  attrs = attrs or {}
-  return null(attrs.heartbeatAt) or null(attrs.createdAt)
+  if f.derive then return f.derive(rec or {}) end
+  return nil
 end
 
 -- {====== Batched operations for watches: few requests per tick, whatever the number of runs
 
--- Only the fields a watch tick needs (no config, no historyKeys): config loads lazily.
-local WATCH_FIELDS = [[
-id
-name
-displayName
-state
-tags
-group
-jobType
-notes
-sweepName
-createdAt
-heartbeatAt
-summaryMetrics
-historyLineCount
-user {
-  name
-  username
-}]]
+-- Only the fields a watch tick needs (fields.lua's `watch` rows: no config, no historyKeys):
+-- config loads lazily.
+local function selection(list)
+  local lines = {}
+  for _, f in ipairs(list) do
+    if f.sub then
+      lines[#lines + 1] = f.gql .. " {"
+      for _, sf in ipairs(f.sub) do lines[#lines + 1] = "  " .. sf end
+      lines[#lines + 1] = "}"
+    else
+      lines[#lines + 1] = f.gql
+    end
+  end
+  return table.concat(lines, "\n")
+end
+
+-- The watch poll's selection: the `watch` rows, but an optional one (not in the reference
+-- schema) only where this server's schema has it
+function B:watch_fields()
+  if not self.watch_selection then
+    local list, have = {}, nil
+    for _, f in ipairs(fields.gql_fields("watch")) do
+      if f.optional then have = have or self:run_fields() end
+      if not f.optional or have[f.gql] then list[#list + 1] = f end
+    end
+    self.watch_selection = selection(list)
+  end
+  return self.watch_selection
+end
 
 local function indent(text, n)
   local pad = string.rep(" ", n)
   return (text:gsub("[^\n]+", function(l) return pad .. l end))
 end
 
-local WATCH_RUNS = "query WatchRuns($project: String!, $entity: String!, $cursor: String, $perPage: Int, " ..
-  "$order: String, $filters: JSONString) {\n  project(name: $project, entityName: $entity) {\n" ..
-  "    runs(filters: $filters, after: $cursor, first: $perPage, order: $order) {\n      edges {\n" ..
-  "        node {\n" .. indent(WATCH_FIELDS, 10) .. "\n        }\n        cursor\n      }\n" ..
-  "      pageInfo {\n        endCursor\n        hasNextPage\n      }\n    }\n  }\n}\n"
+local function watch_runs(sel)
+  return "query WatchRuns($project: String!, $entity: String!, $cursor: String, $perPage: Int, " ..
+    "$order: String, $filters: JSONString) {\n  project(name: $project, entityName: $entity) {\n" ..
+    "    runs(filters: $filters, after: $cursor, first: $perPage, order: $order) {\n      edges {\n" ..
+    "        node {\n" .. indent(sel, 10) .. "\n        }\n        cursor\n      }\n" ..
+    "      pageInfo {\n        endCursor\n        hasNextPage\n      }\n    }\n  }\n}\n"
+end
 
 -- watch_page(e, p, {filters, per_page, cursor, order}) -> {nodes, cursor, has_next} or nil
 function B:watch_page(entity, project, o)
-  local data = self:gql(WATCH_RUNS, {project = project, entity = entity, filters = o.filters,
+  local data = self:gql(watch_runs(self:watch_fields()), {project = project, entity = entity, filters = o.filters,
     perPage = o.per_page, cursor = o.cursor or json.null, order = o.order or "+created_at"}, {op = "WatchRuns"})
   local p = null(data.project)
   if not p then return nil end
   local conn = null(p.runs) or {edges = {}, pageInfo = {}}
   local nodes, last = {}, nil
-  for i, edge in ipairs(conn.edges) do nodes[i] = edge.node; last = edge.cursor end
+  for i, edge in ipairs(conn.edges) do nodes[i] = check_node(edge.node, "WatchRuns"); last = edge.cursor end
   return {nodes = nodes, cursor = last, has_next = conn.pageInfo.hasNextPage == true and last ~= nil}
 end
 
@@ -415,14 +435,14 @@ function B:runs_by_name(entity, project, ids)
   for i, id in ipairs(ids) do
     decl[#decl + 1] = "$n" .. i .. ": String!"
     vars["n" .. i] = id
-    body[#body + 1] = "    r" .. i .. ": run(name: $n" .. i .. ") {\n" .. indent(WATCH_FIELDS, 6) .. "\n    }"
+    body[#body + 1] = "    r" .. i .. ": run(name: $n" .. i .. ") {\n" .. indent(self:watch_fields(), 6) .. "\n    }"
   end
   local q = "query WatchRunsByName(" .. table.concat(decl, ", ") .. ") {\n  project(name: $project, entityName: $entity) {\n" ..
     table.concat(body, "\n") .. "\n  }\n}\n"
   local data = self:gql(q, vars, {op = "WatchRunsByName"})
   local p = null(data.project)
   if not p then return out end
-  for i, id in ipairs(ids) do out[id] = null(p["r" .. i]) end
+  for i, id in ipairs(ids) do out[id] = check_node(null(p["r" .. i]), "WatchRunsByName") end
   return out
 end
 

@@ -2,175 +2,78 @@
 -- prints them on the wire (shared/reference/wandb-public-api.md, Appendix A), so the W&B backend
 -- sees the requests it knows. Queries of our own (batched history, partial UpsertBucket, the watch
 -- poll) are built in wb/backend.lua.
+local fields = require "runwatch.fields"
+
 local Q = {}
 
+-- The SDK's run fragments, made from fields.lua's rows (in the SDK's order, so byte for byte
+-- what it prints; tests/lua/test_fields.lua compares them with the reference's Appendix A)
+local function fragment(name, which)
+  local lines = {"fragment " .. name .. " on Run {"}
+  for _, f in ipairs(fields.gql_fields(which)) do
+    if f.sub then
+      lines[#lines + 1] = "  " .. f.gql .. " {"
+      for _, sf in ipairs(f.sub) do lines[#lines + 1] = "    " .. sf end
+      lines[#lines + 1] = "  }"
+    else
+      lines[#lines + 1] = "  " .. f.gql
+    end
+  end
+  return table.concat(lines, "\n") .. "\n}\n"
+end
+-- the fields the SDK selects beside its fragment (projectId), at a given indentation
+local function beside(pad)
+  local out = {}
+  for _, f in ipairs(fields.FIELDS) do
+    if f.sdk == "node" then out[#out + 1] = pad .. f.gql .. "\n" end
+  end
+  return table.concat(out)
+end
+Q.LIGHT_FRAGMENT = fragment("LightweightRunFragment", "light")
+Q.RUN_FRAGMENT = fragment("RunFragment", "full")
+
+local RUNS_HEAD = [[
+query Runs($project: String!, $entity: String!, $cursor: String, $perPage: Int = 50, $order: String, $filters: JSONString) {
+  project(name: $project, entityName: $entity) {
+    internalId
+    runCount(filters: $filters)
+    readOnly
+    runs(filters: $filters, after: $cursor, first: $perPage, order: $order) {
+      edges {
+        node {
+%s          ...%s
+        }
+        cursor
+      }
+      pageInfo {
+        endCursor
+        hasNextPage
+      }
+    }
+  }
+}
+
+]]
+
+local RUN_HEAD = [[
+query Run($project: String!, $entity: String!, $name: String!) {
+  project(name: $project, entityName: $entity) {
+    run(name: $name) {
+%s      ...%s
+    }
+  }
+}
+
+]]
+
 -- Runs (lazy=True, default for api.runs)
-Q.RUNS_LAZY = [[
-query Runs($project: String!, $entity: String!, $cursor: String, $perPage: Int = 50, $order: String, $filters: JSONString) {
-  project(name: $project, entityName: $entity) {
-    internalId
-    runCount(filters: $filters)
-    readOnly
-    runs(filters: $filters, after: $cursor, first: $perPage, order: $order) {
-      edges {
-        node {
-          projectId
-          ...LightweightRunFragment
-        }
-        cursor
-      }
-      pageInfo {
-        endCursor
-        hasNextPage
-      }
-    }
-  }
-}
-
-fragment LightweightRunFragment on Run {
-  id
-  tags
-  name
-  displayName
-  sweepName
-  state
-  group
-  jobType
-  commit
-  readOnly
-  createdAt
-  heartbeatAt
-  description
-  notes
-  historyLineCount
-  user {
-    name
-    username
-  }
-}
-]]
-
+Q.RUNS_LAZY = RUNS_HEAD:format(beside("          "), "LightweightRunFragment") .. Q.LIGHT_FRAGMENT
 -- Runs (lazy=False)
-Q.RUNS_FULL = [[
-query Runs($project: String!, $entity: String!, $cursor: String, $perPage: Int = 50, $order: String, $filters: JSONString) {
-  project(name: $project, entityName: $entity) {
-    internalId
-    runCount(filters: $filters)
-    readOnly
-    runs(filters: $filters, after: $cursor, first: $perPage, order: $order) {
-      edges {
-        node {
-          projectId
-          ...RunFragment
-        }
-        cursor
-      }
-      pageInfo {
-        endCursor
-        hasNextPage
-      }
-    }
-  }
-}
-
-fragment RunFragment on Run {
-  id
-  tags
-  name
-  displayName
-  sweepName
-  state
-  config
-  group
-  jobType
-  commit
-  readOnly
-  createdAt
-  heartbeatAt
-  description
-  notes
-  systemMetrics
-  summaryMetrics
-  historyLineCount
-  user {
-    name
-    username
-  }
-  historyKeys
-}
-]]
-
+Q.RUNS_FULL = RUNS_HEAD:format(beside("          "), "RunFragment") .. Q.RUN_FRAGMENT
 -- Run (api.run / load(force) / load_full_data; full fragment)
-Q.RUN_FULL = [[
-query Run($project: String!, $entity: String!, $name: String!) {
-  project(name: $project, entityName: $entity) {
-    run(name: $name) {
-      projectId
-      ...RunFragment
-    }
-  }
-}
-
-fragment RunFragment on Run {
-  id
-  tags
-  name
-  displayName
-  sweepName
-  state
-  config
-  group
-  jobType
-  commit
-  readOnly
-  createdAt
-  heartbeatAt
-  description
-  notes
-  systemMetrics
-  summaryMetrics
-  historyLineCount
-  user {
-    name
-    username
-  }
-  historyKeys
-}
-]]
-
+Q.RUN_FULL = RUN_HEAD:format(beside("      "), "RunFragment") .. Q.RUN_FRAGMENT
 -- Run (lazy-fragment variant, used by runs from api.runs(lazy=True) on load(force=True))
-Q.RUN_LAZY = [[
-query Run($project: String!, $entity: String!, $name: String!) {
-  project(name: $project, entityName: $entity) {
-    run(name: $name) {
-      projectId
-      ...LightweightRunFragment
-    }
-  }
-}
-
-fragment LightweightRunFragment on Run {
-  id
-  tags
-  name
-  displayName
-  sweepName
-  state
-  group
-  jobType
-  commit
-  readOnly
-  createdAt
-  heartbeatAt
-  description
-  notes
-  historyLineCount
-  user {
-    name
-    username
-  }
-}
-]]
+Q.RUN_LAZY = RUN_HEAD:format(beside("      "), "LightweightRunFragment") .. Q.LIGHT_FRAGMENT
 
 -- RunState (wait_until_finished)
 Q.RUN_STATE = [[
@@ -522,18 +425,6 @@ query RunFields {
   __type(name: "Run") {
     fields {
       name
-    }
-  }
-}
-]]
-
--- The run's last-change time (run.updated_at; not in the SDK's fragments nor in the reference
--- schema: sent only when RUN_FIELDS lists it)
-Q.RUN_UPDATED_AT = [[
-query RunUpdatedAt($project: String!, $entity: String!, $name: String!) {
-  project(name: $project, entityName: $entity) {
-    run(name: $name) {
-      updatedAt
     }
   }
 }
