@@ -754,7 +754,11 @@ function B:select(entity, project, filters, order, op)
   for _, run in ipairs(self.order) do
     if present(run) and self:matches(run, entity, project) then
       local a = self:attrs(run, now)
-      if pred(a) then list[#list + 1] = {run = run, attrs = a, k = ord.sort_key(a), seq = run.seq} end
+      -- ties in the order go by creation (the run's start, then its id), as on W&B, where a
+      -- run's place among equals is when it was created; not by when this process found it
+      if pred(a) then
+        list[#list + 1] = {run = run, attrs = a, k = ord.sort_key(a), seq = (a.created_at ~= NULL and a.created_at or "") .. "\0" .. run.id}
+      end
     end
   end
   match.sort(list, ord)
