@@ -197,4 +197,29 @@ errs("watch", function() rule{name = "r6", watch = {}, when = function() end} en
 
 -- }======
 
+-- {====== 7. the summary's _step lags behind the history (a summary written on a fresh read just
+-- before the training process logged a row carries the older _step): the rows still arrive
+
+local lag_path = "rw-team/vision/c9r0f1v2"
+local got_rows = {}
+local w_lag = watch{project = "rw-team/vision", every = 0.1, id = "fx-lag", stale = false,
+  filters = {name = "c9r0f1v2"},
+  on_history = function(run, rows) for _, r in ipairs(rows) do got_rows[#got_rows + 1] = r._step end end}
+wait_for("the first rows", function() return #got_rows > 0 end)
+local before = wb.stored(lag_path)
+local next_step = before.lastStep + 1
+wb.admin("POST", "runs/" .. lag_path, {append_history = {
+  {_step = next_step, loss = 0.5, _timestamp = os.time()}, {_step = next_step + 1, loss = 0.4, _timestamp = os.time()}},
+  update_summary = false})
+t.ok(wb.stored(lag_path).summary_decoded._step < next_step, "the summary lags behind the history")
+wait_for("the rows past the summary's _step", function() return got_rows[#got_rows] == next_step + 1 end)
+w_lag:stop()
+local seen_steps = {}
+local dup_steps = 0
+for _, st_ in ipairs(got_rows) do if seen_steps[st_] then dup_steps = dup_steps + 1 end seen_steps[st_] = true end
+t.ok(seen_steps[next_step] and seen_steps[next_step + 1], "both rows delivered although the summary says otherwise")
+t.eq(dup_steps, 0, "no row twice")
+
+-- }======
+
 t.done()

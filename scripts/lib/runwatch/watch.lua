@@ -180,15 +180,26 @@ function Group:fetch_history(nodes, stats)
   for _, n in ipairs(nodes) do
     local path = self.entity .. "/" .. self.project .. "/" .. n.id
     local last = node_last_step(n)
-    local from = nil
+    local count = math.tointeger(null(n.history_line_count))
+    local from, open = nil, false
     for _, w in ipairs(self.watches) do
       if w.wants_history then
         local c = w:cursor(path)
         local next_step = c and c.step or self:initial_step(n)
-        if next_step <= last and (not from or next_step < from) then from = next_step end
+        -- the summary's _step can lag behind the history: a summary written meanwhile (by us or
+        -- anyone, on a fresh read) can carry an older _step than the row just logged. The
+        -- history's line count still grew, so the rows are asked for all the same.
+        local grew = c and count and c.lines and count > c.lines and next_step > last
+        if (next_step <= last or grew) and (not from or next_step < from) then
+          from = next_step
+          open = grew and next_step > last
+        end
       end
     end
-    if from then need[#need + 1] = {id = n.id, from = from, last = last, rows = {}} end
+    if from then
+      need[#need + 1] = {id = n.id, from = from, last = open and (from + self.max_rows - 1) or last, rows = {},
+        open = open}
+    end
   end
   local rows_by_id = {}
   while #need > 0 do
@@ -213,7 +224,11 @@ function Group:fetch_history(nodes, stats)
       local rows = by[r.id] or {}
       for _, row in ipairs(rows) do r.rows[#r.rows + 1] = row end
       local upto = specs[i].max_step
-      if upto <= r.last then r.from = upto; more[#more + 1] = r
+      if r.open then
+        rows_by_id[r.id] = r.rows
+        -- a full window may have more behind it: the line count is not taken as seen yet
+        if #rows >= self.max_rows then self.lines_pending[r.id] = true end
+      elseif upto <= r.last then r.from = upto; more[#more + 1] = r
       else rows_by_id[r.id] = r.rows end
     end
     need = more
@@ -294,9 +309,13 @@ function Watch:process(node, rows, now, stats)
     if specific then self:call(specific, run) end
   end
   c.state = state
+  -- the history's line count the rows delivered so far account for (see fetch_history)
+  local count = math.tointeger(null(node.history_line_count))
+  if count and not self.group.lines_pending[node.id] then c.lines = count end
 
   -- staleness: steps that stop advancing for longer than k times the run's cadence
-  local last = node_last_step(node)
+  -- the last step: the summary's, or the last row delivered when the summary lags behind
+  local last = math.max(node_last_step(node), (c.step or 0) - 1)
   if c.last_step == nil or last > c.last_step then
     if c.last_step ~= nil and c.last_step >= 0 and not (c.gaps and #c.gaps > 0) then
       -- no row timestamps: estimate the cadence from what the ticks saw
@@ -389,6 +408,7 @@ function Group:tick()
     self.created_mark = saved and saved.created_mark or nil
     if saved and saved.alive then for _, id in ipairs(saved.alive) do self.alive[id] = true end end
   end
+  self.lines_pending = {}
   local nodes = self:poll(stats)
   local any_history = false
   for _, w in ipairs(self.watches) do if w.wants_history then any_history = true end end
@@ -521,7 +541,7 @@ function M.watch(spec)
   local g = groups[key]
   if not g then
     g = setmetatable({api = api, entity = entity, project = project, user_filters = user_filters,
-      watches = {}, alive = {}, batch = batch, per_page = per_page, max_rows = max_rows,
+      watches = {}, alive = {}, lines_pending = {}, batch = batch, per_page = per_page, max_rows = max_rows,
       every = every, key_id = entity .. "/" .. project .. (fjson ~= "" and ("?" .. fjson) or "")}, Group)
     groups[key] = g
     g.schedule = schedule.every(every, function() g:tick() end,
