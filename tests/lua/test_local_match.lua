@@ -1,4 +1,4 @@
--- Unit tests of runwatch.local.match: the same filter and order cases as the W&B test server's own tests (tests/server/test/runs.test.js), plus dates, regexes and misuse.
+-- Unit tests of runwatch.local.match: Mongo filter and order cases (the W&B test server's own cases, tests/server/test/runs.test.js), dates, RE2 regexes and misuse.
 local t = require "testlib"
 local match = require "runwatch.local.match"
 local json = require "runwatch.json"
@@ -57,7 +57,7 @@ t.eq(sel({group = json.null}), {1, 2})
 t.eq(sel({["$or"] = A({{state = "running"}, {group = "g1"}})}), {2, 3})
 t.eq(sel({["$and"] = A({{tags = "b"}, {["summary_metrics.acc"] = {["$gte"] = 0.5}}})}), {1, 2})
 t.eq(sel({["$nor"] = A({{state = "running"}, {group = "g1"}})}), {1})
-t.eq(sel({["$not"] = {state = "running"}}), {1, 3})
+t.checkerr("unknown filter operator $not", match.compile, '{"$not": {"state": "running"}}')  -- no top-level $not in Mongo
 t.eq(sel({tags = "b", state = "finished"}), {1}, "implicit AND")
 t.eq(sel({createdAt = {["$gte"] = "2024-01-02T00:00:00Z"}}), {2, 3})
 t.eq(sel({created_at = {["$lt"] = "2024-01-02"}}), {1})
@@ -124,7 +124,7 @@ orun = {fake_run(1, {summary = '{"a": "x"}'}), fake_run(2, {summary = '{"a": 5}'
   fake_run(3, {summary = '{"a": NaN}'}), fake_run(4, {summary = '{"a": true}'})}
 t.eq(sorted("+summary_metrics.a"), {3, 2, 1, 4}, "NaN < numbers < strings < booleans")
 
--- regular expressions (the server runs JavaScript RegExp)
+-- regular expressions: RE2 syntax, as W&B documents for $regex (local/regex.lua)
 local function re(p, s, o) return match.regex(p, o)(s) end
 t.ok(re("^abc$", "abc")); t.ok(not re("^abc$", "abcd"))
 t.ok(re("a.c", "xabcx")); t.ok(not re("a.c", "a\nc")); t.ok(re("a.c", "a\nc", "s"))
@@ -142,13 +142,21 @@ t.ok(re("^.{2}$", "é€"), "a dot is one code point")
 t.ok(re("^[é-ë]$", "ê"), "ranges of code points")
 t.ok(re("LOSS", "val_loss", "i")); t.ok(not re("LOSS", "val_loss"))
 t.ok(re("^a.*?b$", "axxb")); t.ok(re("^(a|ab)c$", "abc"), "backtracking into alternatives")
-t.ok(re("foo(?=bar)", "foobar")); t.ok(not re("foo(?!bar)", "foobar"))
+t.checkerr("lookaround is not RE2 syntax", match.regex, "foo(?=bar)")
+t.checkerr("lookaround is not RE2 syntax", match.regex, "foo(?!bar)")
+t.ok(re("(?i)loss", "VAL_LOSS"), "inline flags"); t.ok(re("a(?i:B)c", "abc")); t.ok(not re("a(?i:b)C", "abc"), "scoped to the group")
+t.ok(re("^(?P<word>\\w+)$", "abc"), "(?P<name>...) groups")
+t.ok(re("^[[:digit:]]+$", "123")); t.ok(not re("^[[:alpha:]]+$", "a1"))
+t.ok(re("\\Aab\\z", "ab")); t.ok(not re("\\Aab\\z", "xab"))
+t.ok(re("^[]a]+$", "]a]"), "] first in a class is literal")
+t.ok(re("a.c", "a\rc"), "only \\n stops a dot")
 t.ok(re("^a*a*a*b$", string.rep("a", 20) .. "b"))
 t.ok(re("x", string.rep("y", 20000) .. "x"), "long subject")
 t.ok(re("^.*$", string.rep("z", 20000)), "long greedy run")
 t.ok(re("\\.", "a.b")); t.ok(not re("\\.", "ab"))
-t.ok(re("^\\u00e9$", "é")); t.ok(re("^\\x41$", "A"))
-t.ok(re("[]", "") == false, "an empty class matches nothing")
+t.ok(re("^\\x{e9}$", "é")); t.ok(re("^\\x41$", "A"))
+t.checkerr("\\u is not RE2 syntax", match.regex, "^\\u00e9$")
+t.checkerr("invalid $regex", match.regex, "[]")
 t.ok(re("", "anything"), "the empty pattern matches")
 t.checkerr("invalid $regex", match.regex, "(ab")
 t.checkerr("invalid $regex", match.regex, "ab)")

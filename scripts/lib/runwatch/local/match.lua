@@ -1,12 +1,17 @@
--- Mongo-style run filters and run order evaluated in Lua, with the semantics of the W&B test server (tests/server/filters.js), for local runs.
+-- MongoDB filters and run order evaluated in Lua for local runs, with the semantics W&B documents
+-- for its filters (Mongo operators $and $or $nor $eq $ne $gt $gte $lt $lte $in $nin $exists
+-- $regex (RE2, local/regex.lua) and $not on a field; arrays matched element-wise; comparisons
+-- within a type, BSON's type order for sorting; config.K is config.K.value; dates compared as
+-- times). tests/lua/test_wb_backends.lua checks that it answers as the W&B test server does.
 --
 -- A run here is a run record (fields.lua: id, name, state, created_at, heartbeat_at, tags, user
 -- {username}, config and summary as JSON text or tables, ...).
 -- compile(filters) -> predicate(run); order(spec) -> {key, desc, sort_key(run)};
--- compare(order, a, b) over entries {k = sort_key, seq = n}. Bad filters raise
+-- compare(order, a, b) over entries {k = sort_key, seq = tie key}. Bad filters raise
 -- "unknown filter operator $x", "invalid filters JSON: ...", "invalid $regex ...".
 local json = require "runwatch.json"
 local fields = require "runwatch.fields"
+local regex = require "runwatch.local.regex"
 
 local M = {}
 local NULL = json.null
@@ -252,330 +257,8 @@ end
 
 -- }======
 
--- {====== regular expressions: a JavaScript-like subset (the server runs JS RegExp)
--- Alternation, groups (capturing, (?:...), named), lookahead (?= ?!), classes with ranges and
--- negation, . ^ $ \b \B \d \D \w \W \s \S, escapes, quantifiers * + ? {n} {n,} {n,m} and their
--- lazy forms; flags i (ASCII case), m (^ $ at lines), s (. matches newlines). Backreferences and
--- lookbehind are refused. Matching works on UTF-8 code points.
 
-local function utf8_at(s, i)
-  local b = s:byte(i)
-  if not b then return nil, i end
-  if b < 0x80 then return b, i + 1 end
-  local n, cp
-  if b >= 0xF0 and b < 0xF8 then n, cp = 3, b & 0x07
-  elseif b >= 0xE0 then n, cp = 2, b & 0x0F
-  elseif b >= 0xC0 then n, cp = 1, b & 0x1F
-  else return b, i + 1 end
-  for j = 1, n do
-    local c = s:byte(i + j)
-    if not c or c < 0x80 or c > 0xBF then return b, i + 1 end
-    cp = (cp << 6) | (c & 0x3F)
-  end
-  return cp, i + n + 1
-end
-
-local function is_word(cp) return cp and ((cp >= 48 and cp <= 57) or (cp >= 65 and cp <= 90) or (cp >= 97 and cp <= 122) or cp == 95) end
-local function is_digit(cp) return cp >= 48 and cp <= 57 end
-local SPACES = {[9] = true, [10] = true, [11] = true, [12] = true, [13] = true, [32] = true, [0xA0] = true,
-  [0x1680] = true, [0x2028] = true, [0x2029] = true, [0x202F] = true, [0x205F] = true, [0x3000] = true, [0xFEFF] = true}
-local function is_space(cp) return SPACES[cp] == true or (cp >= 0x2000 and cp <= 0x200A) end
-
-local function other_case(cp)
-  if cp >= 65 and cp <= 90 then return cp + 32 end
-  if cp >= 97 and cp <= 122 then return cp - 32 end
-  return cp
-end
-
-local function regex_compile(pattern, flags)
-  local pos, n = 1, #pattern
-  local icase, multi, dotall = flags.i, flags.m, flags.s
-
-  local function fail(why) ferror(string.format("invalid $regex %q: %s", pattern, why)) end
-  local function peek() return pattern:sub(pos, pos) end
-
-  -- one code point of the pattern as a literal
-  local function literal_cp()
-    local cp, nx = utf8_at(pattern, pos)
-    pos = nx
-    return cp
-  end
-
-  local function hex(len)
-    local h = pattern:sub(pos, pos + len - 1)
-    if #h ~= len or not h:match("^%x+$") then return nil end
-    pos = pos + len
-    return tonumber(h, 16)
-  end
-
-  -- an escape after '\' (pos at the char after it): a predicate on code points, or a special
-  local CLASS = {d = is_digit, w = is_word, s = is_space}
-  local function escape(in_class)
-    local c = peek()
-    if c == "" then fail("\\ at end of pattern") end
-    pos = pos + 1
-    local f = CLASS[c]
-    if f then return "pred", f end
-    local up = CLASS[c:lower()]
-    if up and c:match("%u") then return "pred", function(cp) return not up(cp) end end
-    if c == "b" then if in_class then return "cp", 8 end return "wordb", true end
-    if c == "B" then return "wordb", false end
-    if c:match("[1-9]") then fail("backreferences are not supported") end
-    if c == "k" and peek() == "<" then fail("backreferences are not supported") end
-    local ctl = {t = 9, n = 10, r = 13, f = 12, v = 11, ["0"] = 0}
-    if ctl[c] then return "cp", ctl[c] end
-    if c == "x" then local v = hex(2); if v then return "cp", v end return "cp", 120 end
-    if c == "u" then
-      if peek() == "{" and flags.u then
-        local h, e = pattern:match("^{(%x+)}()", pos)
-        if h then pos = e; return "cp", tonumber(h, 16) end
-      end
-      local v = hex(4); if v then return "cp", v end return "cp", 117
-    end
-    if c == "c" then
-      local l = peek()
-      if l:match("%a") then pos = pos + 1; return "cp", l:byte() % 32 end
-      return "cp", 92
-    end
-    pos = pos - 1
-    return "cp", literal_cp()
-  end
-
-  local function cp_pred(cp)
-    if icase then
-      local o = other_case(cp)
-      return function(x) return x == cp or x == o end
-    end
-    return function(x) return x == cp end
-  end
-
-  local function class()
-    -- pos is after '['
-    local negate = false
-    if peek() == "^" then negate = true; pos = pos + 1 end
-    local items = {}
-    while true do
-      if pos > n then fail("missing ]") end
-      local c = peek()
-      if c == "]" then pos = pos + 1 break end
-      local kind, v
-      if c == "\\" then pos = pos + 1; kind, v = escape(true)
-      else kind, v = "cp", literal_cp() end
-      if kind == "cp" and peek() == "-" and pattern:sub(pos + 1, pos + 1) ~= "]" and pos + 1 <= n then
-        pos = pos + 1
-        local k2, v2
-        if peek() == "\\" then pos = pos + 1; k2, v2 = escape(true) else k2, v2 = "cp", literal_cp() end
-        if k2 ~= "cp" then
-          items[#items + 1] = {v, v}; items[#items + 1] = {45, 45}; items[#items + 1] = v2
-        else
-          if v2 < v then fail("range out of order in character class") end
-          items[#items + 1] = {v, v2}
-        end
-      elseif kind == "cp" then
-        items[#items + 1] = {v, v}
-      elseif kind == "pred" then
-        items[#items + 1] = v
-      end
-    end
-    local function hit(cp)
-      for _, it in ipairs(items) do
-        if type(it) == "function" then if it(cp) then return true end
-        elseif cp >= it[1] and cp <= it[2] then return true end
-      end
-      return false
-    end
-    local pred = hit
-    if icase then pred = function(cp) return hit(cp) or hit(other_case(cp)) end end
-    if negate then return function(cp) return not pred(cp) end end
-    return pred
-  end
-
-  -- matcher: function(s, i, k) -> boolean; k(j) continues after a match ending before j
-  local function char_matcher(pred)
-    return function(s, i, k)
-      local cp, nx = utf8_at(s, i)
-      if cp and pred(cp) then return k(nx) end
-      return false
-    end
-  end
-
-  local parse_alt
-
-  local function atom()
-    local c = peek()
-    if c == "(" then
-      pos = pos + 1
-      local kind = "group"
-      if pattern:sub(pos, pos + 1) == "?:" then pos = pos + 2
-      elseif pattern:sub(pos, pos + 1) == "?=" then pos = pos + 2; kind = "ahead"
-      elseif pattern:sub(pos, pos + 1) == "?!" then pos = pos + 2; kind = "nahead"
-      elseif pattern:sub(pos, pos + 2) == "?<=" or pattern:sub(pos, pos + 2) == "?<!" then fail("lookbehind is not supported")
-      elseif pattern:sub(pos, pos + 1) == "?<" then
-        local e = pattern:find(">", pos, true)
-        if not e then fail("bad group name") end
-        pos = e + 1
-      elseif peek() == "?" then fail("bad group") end
-      local inner = parse_alt()
-      if peek() ~= ")" then fail("missing )") end
-      pos = pos + 1
-      if kind == "ahead" then
-        return function(s, i, k) if inner(s, i, function() return true end) then return k(i) end return false end, true
-      elseif kind == "nahead" then
-        return function(s, i, k) if inner(s, i, function() return true end) then return false end return k(i) end, true
-      end
-      return inner
-    end
-    if c == "[" then
-      pos = pos + 1
-      return char_matcher(class())
-    end
-    if c == "." then
-      pos = pos + 1
-      return char_matcher(function(cp) return dotall or not (cp == 10 or cp == 13 or cp == 0x2028 or cp == 0x2029) end)
-    end
-    if c == "^" then
-      pos = pos + 1
-      return function(s, i, k)
-        if i == 1 or (multi and (s:byte(i - 1) == 10 or s:byte(i - 1) == 13)) then return k(i) end
-        return false
-      end, true
-    end
-    if c == "$" then
-      pos = pos + 1
-      return function(s, i, k)
-        if i == #s + 1 or (multi and (s:byte(i) == 10 or s:byte(i) == 13)) then return k(i) end
-        return false
-      end, true
-    end
-    if c == "\\" then
-      pos = pos + 1
-      local kind, v = escape(false)
-      if kind == "wordb" then
-        return function(s, i, k)
-          local a = i > 1 and is_word(s:byte(i - 1)) or false
-          local b = is_word(s:byte(i)) or false
-          if (a ~= b) == v then return k(i) end
-          return false
-        end, true
-      end
-      if kind == "pred" then return char_matcher(v) end
-      return char_matcher(cp_pred(v))
-    end
-    if c == "*" or c == "+" or c == "?" then fail("nothing to repeat") end
-    if c == ")" then fail("unmatched )") end
-    return char_matcher(cp_pred(literal_cp()))
-  end
-
-  -- a quantifier at pos, or nil (a '{' that is not one is a literal, as in JavaScript)
-  local function quantifier()
-    local c = peek()
-    local min, max
-    if c == "*" then min, max = 0, math.huge; pos = pos + 1
-    elseif c == "+" then min, max = 1, math.huge; pos = pos + 1
-    elseif c == "?" then min, max = 0, 1; pos = pos + 1
-    elseif c == "{" then
-      local a, b, e = pattern:match("^{(%d+)(,?%d*)}()", pos)
-      if not a then return nil end
-      min = tonumber(a)
-      if b == "" then max = min elseif b == "," then max = math.huge else max = tonumber(b:sub(2)) end
-      if max < min then fail("numbers out of order in {} quantifier") end
-      pos = e
-    else
-      return nil
-    end
-    local lazy = false
-    if peek() == "?" then lazy = true; pos = pos + 1 end
-    return min, max, lazy
-  end
-
-  local function repeat_matcher(m, min, max, lazy)
-    return function(s, i, k)
-      local function try(j, count)
-        if lazy then
-          if count >= min and k(j) then return true end
-          if count < max then
-            return m(s, j, function(x)
-              if x == j and count >= min then return false end
-              return try(x, count + 1)
-            end)
-          end
-          return false
-        end
-        if count < max and m(s, j, function(x)
-          if x == j and count >= min then return false end
-          return try(x, count + 1)
-        end) then return true end
-        if count >= min then return k(j) end
-        return false
-      end
-      return try(i, 0)
-    end
-  end
-
-  local function seq()
-    local parts = {}
-    while pos <= n do
-      local c = peek()
-      if c == "|" or c == ")" then break end
-      local m, assertion = atom()
-      local min, max, lazy = quantifier()
-      if min then
-        if assertion and c ~= "(" then fail("nothing to repeat") end
-        m = repeat_matcher(m, min, max, lazy)
-      end
-      parts[#parts + 1] = m
-    end
-    if #parts == 0 then return function(s, i, k) return k(i) end end
-    if #parts == 1 then return parts[1] end
-    local function chain(idx)
-      local m = parts[idx]
-      if idx == #parts then return m end
-      local rest = chain(idx + 1)
-      return function(s, i, k) return m(s, i, function(j) return rest(s, j, k) end) end
-    end
-    return chain(1)
-  end
-
-  function parse_alt()
-    local alts = {seq()}
-    while peek() == "|" do
-      pos = pos + 1
-      alts[#alts + 1] = seq()
-    end
-    if #alts == 1 then return alts[1] end
-    return function(s, i, k)
-      for _, a in ipairs(alts) do if a(s, i, k) then return true end end
-      return false
-    end
-  end
-
-  local root = parse_alt()
-  if pos <= n then fail("unmatched )") end
-  local function yes() return true end
-  -- test(s) -> true when the pattern matches somewhere in s
-  return function(s)
-    local i = 1
-    while true do
-      if root(s, i, yes) then return true end
-      if i > #s then return false end
-      local _, nx = utf8_at(s, i)
-      i = nx
-    end
-  end
-end
-
--- regex(pattern, options) -> test(s). Options: a string of flags ("i", "m", "s", "u"; others
--- are ignored, as the server does).
-function M.regex(pattern, options)
-  if type(pattern) ~= "string" then ferror("$regex needs a string pattern") end
-  local flags = {}
-  for f in tostring(options or ""):gmatch(".") do
-    if f == "i" or f == "m" or f == "s" or f == "u" then flags[f] = true end
-  end
-  return regex_compile(pattern, flags)
-end
-
--- }======
+M.regex = regex.compile
 
 -- {====== compile
 
@@ -587,15 +270,11 @@ local function is_operator_doc(v)
   return true
 end
 
-local function truthy(v)
-  return not (v == nil or v == false or v == NULL or v == 0 or v == "" or v ~= v)
-end
-
 local compile_field
 
 -- operators are applied in a fixed order (Lua tables have no key order; the result is the same)
 local OP_ORDER = {"$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists", "$regex",
-  "$options", "$not", "$size"}
+  "$options", "$not"}
 local KNOWN_OP = {}
 for _, op in ipairs(OP_ORDER) do KNOWN_OP[op] = true end
 
@@ -630,10 +309,11 @@ function compile_field(path, spec)
         if op == "$in" then tests[#tests + 1] = hit
         else tests[#tests + 1] = function(vs) return not hit(vs) end end
       elseif op == "$exists" then
-        local want = truthy(arg)
+        if type(arg) ~= "boolean" then ferror("$exists needs true or false") end
+        local want = arg
         tests[#tests + 1] = function(vs) return (#vs > 0) == want end
       elseif op == "$regex" then
-        local re = M.regex(arg, spec["$options"])
+        local re = regex.compile(arg, spec["$options"])
         tests[#tests + 1] = function(vs)
           for _, v in ipairs(expand(vs)) do if type(v) == "string" and re(v) then return true end end
           return false
@@ -646,11 +326,6 @@ function compile_field(path, spec)
         elseif type(arg) == "string" then inner = compile_field(path, {["$regex"] = arg})
         else ferror("$not needs an operator document") end
         tests[#tests + 1] = function(vs, run) return not inner(run) end
-      elseif op == "$size" then
-        tests[#tests + 1] = function(vs)
-          for _, v in ipairs(vs) do if is_array(v) and #v == arg then return true end end
-          return false
-        end
       end
     end
   end
@@ -683,9 +358,6 @@ function compile_doc(doc)
       else
         parts[#parts + 1] = function(r) for _, f in ipairs(subs) do if f(r) then return false end end return true end
       end
-    elseif key == "$not" then
-      local sub = compile_doc(v)
-      parts[#parts + 1] = function(r) return not sub(r) end
     elseif type(key) == "string" and key:sub(1, 1) == "$" then
       ferror("unknown filter operator " .. key)
     else
