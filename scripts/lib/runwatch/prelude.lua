@@ -18,8 +18,11 @@ local lazy = {
   api = "runwatch.api", wandb = "runwatch.api", watch = "runwatch.watch",
   rule = "runwatch.rules", state = "runwatch.state", export = "runwatch.export",
   report = "runwatch.report", actions = "runwatch.actions",
+  metric = "runwatch.conditions", all_of = "runwatch.conditions", any_of = "runwatch.conditions",
+  none_of = "runwatch.conditions",
 }
-local lazy_field = { watch = "watch", rule = "rule" }
+local lazy_field = { watch = "watch", rule = "rule", metric = "metric", all_of = "all_of", any_of = "any_of",
+  none_of = "none_of" }
 
 local G = _G
 G.runwatch = {
@@ -52,6 +55,10 @@ setmetatable(G, {__index = function(t, k)
   local ok, m = pcall(require, mod)
   if not ok then error(m, 2) end
   local v = lazy_field[k] and m[lazy_field[k]] or m
+  -- state("crashed", "failed") is a rule condition; state.get/set the store
+  if k == "state" and getmetatable(v) == nil then
+    setmetatable(v, {__call = require("runwatch.conditions").state})
+  end
   rawset(t, k, v)
   return v
 end})

@@ -164,12 +164,24 @@ function Group:poll(stats)
   return nodes
 end
 
+-- The first new step of a run seen for the first time: 0 if created after the watch began.
+function Group:first_new_step(node)
+  if (null(node.created_at) or "") <= (self.start_mark or "") then return node_last_step(node) + 1 end
+  return 0
+end
+
 -- Where history starts for a run a watch sees for the first time: from step 0 for runs alive
 -- or created after the watch began; after the last step for runs that ended before it began.
+-- When only declarative rules read the rows (they prime their windows from recent history, see
+-- rules.lua), runs already under way start at their last step too.
 function Group:initial_step(node)
-  if not IS_ALIVE[null(node.state) or ""] and (null(node.created_at) or "") <= (self.start_mark or "") then
-    return node_last_step(node) + 1
+  local old_rows, declarative = false, false
+  for _, w in ipairs(self.watches) do
+    if w.spec.on_history or w.spec.history == true then old_rows = true end
+    for _, r in ipairs(w.rules) do if r.cond then declarative = true else old_rows = true end end
   end
+  if not declarative then old_rows = true end
+  if not old_rows or not IS_ALIVE[null(node.state) or ""] then return self:first_new_step(node) end
   return 0
 end
 
@@ -247,16 +259,18 @@ function Watch:process(node, rows, now, stats)
   local prev = c or {}
   c = {}
   for k, v in pairs(prev) do c[k] = v end
-  local ctx = {watch = self, now = now, rows = {}, changed = {}, first = fresh}
+  local ctx = {watch = self, now = now, rows = {}, changed = {}, first = fresh, cursor = c}
   stats.examined = stats.examined + 1
 
   if fresh then
     c.step = self.group:initial_step(node)
+    ctx.eval_from = self.group:first_new_step(node)     -- rules: older rows fill windows only
     c.first_seen = now
     c.advanced = now
     c.hb_changed = now
     self:call("on_new_run", run)
   end
+  ctx.from_step = c.step
 
   -- history: rows from the cursor on, in step order, exactly once
   if self.wants_history and rows then
@@ -418,6 +432,9 @@ function Group:tick()
   for first = 1, #nodes, self.per_page do
     local chunk = {table.unpack(nodes, first, math.min(first + self.per_page - 1, #nodes))}
     local rows = any_history and self:fetch_history(chunk, stats) or {}
+    for _, w in ipairs(self.watches) do        -- rules that prime windows, load peers' values
+      for _, r in ipairs(w.rules) do if r.prepare then r:prepare(w, chunk, rows, stats) end end
+    end
     for _, w in ipairs(self.watches) do
       if not w.stopped then
         for _, n in ipairs(chunk) do
@@ -429,6 +446,9 @@ function Group:tick()
     end
     -- what this page queued is delivered outside the tick, while the next page is processed
     effects.kick()
+  end
+  for _, w in ipairs(self.watches) do          -- rules that act once per tick (grouped messages)
+    for _, r in ipairs(w.rules) do if r.tick_done then r:tick_done(w, tick_id) end end
   end
   local alive = {}
   for id in pairs(self.alive) do alive[#alive + 1] = id end

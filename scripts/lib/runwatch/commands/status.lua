@@ -211,6 +211,11 @@ local function render(doc, now)
         tostring(r.pending), tostring(r.firing)}
     end
     add(columns({"RULE", "WATCH", "SEVERITY", "FOR", "REPEAT", "PENDING", "FIRING"}, rows))
+    for _, n in ipairs(names) do
+      local r = doc.rules[n]
+      if null(r.condition) then add("  " .. n .. ": when " .. show(r.condition) .. "\n") end
+      if null(r.missing) then add("  " .. n .. ": " .. show(r.missing) .. " (the rule stays inactive)\n") end
+    end
   end
 
   add("\nfiring:")
