@@ -216,6 +216,61 @@ end
 
 -- }======
 
+-- {====== cohorts: peers' values at the run's step, interpolated; too few peers
+
+do
+  local cohorts = require "runwatch.cohorts"
+  local ex = C.metric("loss"):vs_cohort{by = "group", stat = "zscore", min_peers = 3}
+  local e = ex:gt(3)
+  local tr = cohorts.new(ex, {})
+  local function rows_of(steps, f)
+    local out = {}
+    for _, st in ipairs(steps) do out[#out + 1] = {_step = st, loss = f(st)} end
+    return out
+  end
+  -- peers log at other steps than the run: p1 every 2 steps, p2 every 5, p3 at 0 and 100 only
+  tr:set("p1", rows_of({0, 2, 4, 6, 8, 10}, function(s) return 1 + s end), {key = "g", state = "running"})
+  tr:set("p2", rows_of({0, 5, 10}, function(s) return 2 * s end), {key = "g", state = "finished"})
+  tr:set("p3", rows_of({0, 100}, function(s) return s / 10 end), {key = "g", state = "running"})
+  tr:set("other", rows_of({0, 7}, function() return 99 end), {key = "h", state = "running"})
+  tr:set("dead", rows_of({0, 7}, function() return 99 end), {key = "g", state = "crashed"})
+  tr:set("run", rows_of({7}, function() return 50 end), {key = "g", state = "running"})
+  local run = {id = "run"}
+  local peers = tr:peers(run, 7)
+  -- p1 at 7: between (6, 7) and (8, 9) -> 8; p2 at 7: between (5, 10) and (10, 20) -> 14; p3: 0.7
+  t.eq(#peers, 3, "three peers cover step 7 (another cohort and a crashed run do not count)")
+  table.sort(peers)
+  t.ok(math.abs(peers[1] - 0.7) < 1e-12 and peers[2] == 8 and peers[3] == 14, "interpolated to step 7: " ..
+    table.concat(peers, ", "))
+  local mean = (0.7 + 8 + 14) / 3
+  local sd = math.sqrt(((0.7 - mean) ^ 2 + (8 - mean) ^ 2 + (14 - mean) ^ 2) / 3)
+  local view = windows.open(nil, e:needs({}), {{_step = 7, loss = 50}}, nil, 0):at(nil)
+  local env = {view = view, run = run, peers = function(ex, r, x) return tr:peers(r, x) end}
+  local ok, z = e:eval(env)
+  t.ok(ok and math.abs(z - (50 - mean) / sd) < 1e-12, "zscore against the peers at the run's step: " .. tostring(z))
+  t.eq(#tr:peers(run, 11), 1, "past p1's and p2's last points only p3 covers step 11")
+  local ok2, v2 = e:eval({view = windows.open(nil, e:needs({}), {{_step = 11, loss = 50}}, nil, 0):at(nil),
+    run = run, peers = env.peers})
+  t.eq(ok2, false, "too few peers (1 of min_peers 3): false")
+  t.eq(v2, nil, "and no value")
+  local mex = C.metric("loss"):vs_cohort{by = "group", stat = "ratio_to_median", min_peers = 2}
+  local med = mex:gt(1)
+  local ok3, r3 = med:eval({view = view, run = run, peers = function(_, r, x) return tr:peers(r, x) end})
+  t.ok(ok3 and r3 == 50 / 8, "ratio to the peers' median: " .. tostring(r3))
+  t.eq(cohorts.interpolate({x = {1, 2, 2, 3}, v = {10, 20, 21, 30}}, 2), 21, "a repeated step: its last value")
+  local key = cohorts.cohort_key(setmetatable({}, {__index = function(_, k)
+    if k == "config" then return {model = {name = "resnet"}} end end}), "config.model.name")
+  t.eq(key, "resnet", "by = \"config.model.name\": a nested config value")
+  -- vs_run: a baseline logged at other steps
+  local b = C.metric("loss"):vs_run{path = "e/p/base", stat = "ratio"}
+  local base = cohorts.baseline(b, nil)
+  base:set(rows_of({0, 10}, function(s) return 10 + s end))
+  local okb, vb = b:gt(2):eval({view = view, run = run, baseline = function(ex, x) return base:value(x) end})
+  t.ok(okb and math.abs(vb - 50 / 17) < 1e-12, "vs_run ratio to the baseline interpolated at step 7: " .. tostring(vb))
+end
+
+-- }======
+
 -- {====== mistakes: raised by rule{} with the rule's name and the builder's line
 
 local w = watch{project = "me/proj", every = 3600, id = "conditions-errors"}

@@ -21,6 +21,7 @@ local watch_mod = require "runwatch.watch"
 local conditions = require "runwatch.conditions"
 local windows = require "runwatch.windows"
 local groups = require "runwatch.alert_groups"
+local cohorts = require "runwatch.cohorts"
 
 local M = {}
 local rules = {}
@@ -316,7 +317,10 @@ function Rule:evaluate_points(a, run, ctx)
   local view = run_windows(ctx, run.path)
   for k in pairs(view.seen) do self.seen[k] = true end
   self.checked_rows = self.checked_rows + #(ctx.rows or {}) + (view.primed_rows or 0)
-  local env = {run = run, ctx = ctx, peers = self.peers, baseline = self.baseline}
+  local trackers = ctx.watch and self.trackers[ctx.watch] or self.trackers.backtest or {}
+  local env = {run = run, ctx = ctx,
+    peers = function(expr, r, x) local tr = trackers[expr]; return tr and tr:peers(r, x) or {} end,
+    baseline = function(expr, x) local b = self.baselines[expr]; return b and b:value(x) end}
   local function at(step, st, now)
     env.view, env.state = view:at(step), st
     local ok, cond, value = xpcall(self.cond.eval, debug.traceback, self.cond, env)
@@ -343,9 +347,27 @@ end
 -- way that lack values (a rule new to them, a larger window) are primed from recent history:
 -- exact rows, one request per `batch` runs (the watch's own batching)
 function Rule:prepare(w, chunk, rows, stats)
+  local g = w.group
+  -- peers of vs_cohort conditions, named baselines of vs_run ones
+  if #self.cohort_exprs > 0 then
+    self.trackers[w] = self.trackers[w] or {}
+    local cursor_of = function(id)
+      local c = w:cursor(g.entity .. "/" .. g.project .. "/" .. id)
+      return c and c.step
+    end
+    for _, e in ipairs(self.cohort_exprs) do
+      local tr = self.trackers[w][e] or cohorts.new(e, {api = w.api, backend = g:backend(), entity = g.entity,
+        project = g.project, filters = g.user_filters, span = g.max_rows, batch = g.batch})
+      self.trackers[w][e] = tr
+      tr:prepare(chunk, rows, cursor_of, stats)
+    end
+  end
+  if self.baseline_tick ~= stats then
+    self.baseline_tick = stats
+    for _, b in pairs(self.baselines) do b:prepare(stats, g.max_rows) end
+  end
   if prepared[w] == rows then return end
   prepared[w] = rows
-  local g = w.group
   local needs = watch_needs(w)
   if next(needs) == nil then return end
   local list = {}
@@ -438,7 +460,9 @@ function M.rule(spec)
     max_per_hour = max_ph, group = spec.group == true,
     resolve = spec.resolve ~= false, watches = ws,
     keys = cond and cond:keys() or {}, seen = {}, checked_rows = 0,
+    cohort_exprs = cond and cond:uses("cohort") or {}, trackers = setmetatable({}, {__mode = "k"}), baselines = {},
   }, Rule)
+  for _, e in ipairs(cond and cond:uses("baseline") or {}) do r.baselines[e] = cohorts.baseline(e, ws[1].api) end
   if r["repeat"] == 0 then error("rule " .. name .. ": repeat must be more than 0", 2) end
   rules[name] = r
   for i, fn in ipairs(notify) do

@@ -1,0 +1,259 @@
+-- Peers for vs_cohort and vs_run conditions: which runs of the watched project share a run's
+-- cohort (by a run field, "config.model", or a function of the run), and their values of a
+-- metric along a step axis ("_step" by default), read once with batched exact history requests
+-- and kept up to date from the rows each tick already delivers. A peer's value at a step is
+-- interpolated linearly between its two logged points around it; a peer that has not logged on
+-- both sides of the step (or whose value there is not finite) does not count.
+local json = require "runwatch.json"
+local core = require "runwatch.core"
+local task = require "runwatch.task"
+local filters_mod = require "runwatch.filters"
+local run_mod = require "runwatch.run"
+local fields = require "runwatch.fields"
+local windows = require "runwatch.windows"
+
+local M = {}
+M.REFRESH = 600            -- seconds between listings of the project's runs
+M.PEER_STATES = {running = true, finished = true}
+
+local function null(v) if v == json.null then return nil end return v end
+
+-- cohort_key(run, by) -> the run's cohort (a string), or nil when it has none
+function M.cohort_key(run, by)
+  local v
+  if type(by) == "function" then v = by(run)
+  else
+    local head, rest = by:match("^([^.]+)%.?(.*)$")
+    v = run[head]
+    if rest ~= "" then v = type(v) == "table" and windows.value_of(v, rest) or nil end
+  end
+  v = null(v)
+  if v == nil or v == "" then return nil end
+  if type(v) == "table" then return json.encode(v, {sort_keys = true}) end
+  return tostring(v)
+end
+
+-- interpolate(s, x) -> the series' value at x (s.x ascending), or nil outside its points
+function M.interpolate(s, x)
+  local xs, vs = s.x, s.v
+  local n = #xs
+  if n == 0 or x < xs[1] or x > xs[n] then return nil end
+  local lo, hi = 1, n
+  while lo < hi do                        -- the first index with xs[i] >= x
+    local mid = (lo + hi) // 2
+    if xs[mid] < x then lo = mid + 1 else hi = mid end
+  end
+  if xs[lo] == x then
+    while lo < n and xs[lo + 1] == x do lo = lo + 1 end    -- repeated x: the last value logged
+    return vs[lo]
+  end
+  local x1, x2 = xs[lo - 1], xs[lo]
+  return vs[lo - 1] + (vs[lo] - vs[lo - 1]) * (x - x1) / (x2 - x1)
+end
+
+local function finite(v) return v == v and v ~= math.huge and v ~= -math.huge end
+
+-- {====== a series of (x, value) points of one run
+
+local function new_series() return {x = {}, v = {}, upto = -1} end
+
+-- add rows (step order) past the series' last step
+local function feed(s, rows, key, at)
+  local added = false
+  for _, row in ipairs(rows) do
+    local st = math.tointeger(row._step)
+    if st and st > s.upto then
+      local v, x = windows.number_of(row, key), windows.number_of(row, at)
+      if v and x then
+        -- keep x ascending (an axis that goes back, e.g. a restarted epoch counter, is sorted in)
+        local i = #s.x + 1
+        while i > 1 and s.x[i - 1] > x do i = i - 1 end
+        table.insert(s.x, i, x)
+        table.insert(s.v, i, v)
+        added = true
+      end
+      s.upto = st
+    end
+  end
+  return added
+end
+M.feed = feed
+
+-- }======
+
+local Tracker = {}
+Tracker.__index = Tracker
+
+-- new(expr, place) -> a tracker of one vs_cohort expression over a project. place = {api,
+-- backend, entity, project, filters (a normalized filter or nil), span, batch}
+function M.new(expr, place)
+  return setmetatable({expr = expr, place = place, members = {}, series = {}, listed_at = nil}, Tracker)
+end
+
+-- list the project's runs in the peer states (one paged query); cohorts computed from full records
+function Tracker:list(stats)
+  local pl = self.place
+  local cond = {state = {["$in"] = json.array({"running", "finished"})}}
+  local f = pl.filters and {["$and"] = json.array({pl.filters, cond})} or cond
+  local fjson = filters_mod.encode(f, 3)
+  local members, cursor = {}, nil
+  repeat
+    local page = pl.backend:runs_page(pl.entity, pl.project, {filters = fjson, per_page = 1000, cursor = cursor,
+      order = "+created_at", full = true})
+    if stats then stats.requests = (stats.requests or 0) + 1 end
+    if not page then break end
+    for _, rec in ipairs(page.nodes) do
+      local run = run_mod.new(pl.api, pl.entity, pl.project, rec, true)
+      local ok, key = pcall(M.cohort_key, run, self.expr.by)
+      if not ok then
+        core.log("warn", "vs_cohort: the cohort of " .. pl.entity .. "/" .. pl.project .. "/" .. tostring(rec.id) ..
+          " could not be computed: " .. tostring(key))
+        key = nil
+      end
+      members[rec.id] = {key = key, state = null(rec.state), last = fields.last_step(rec)}
+    end
+    cursor = page.cursor
+  until not page.has_next
+  self.members = members
+  self.listed_at = core.time()
+end
+
+-- set(id, rows, member): a run's whole history at once (backtest: no requests)
+function Tracker:set(id, rows, member)
+  local s = new_series()
+  feed(s, rows, self.expr.key, self.expr.at)
+  self.series[id] = s
+  if member then self.members[id] = member end
+end
+
+-- prepare(chunk, rows_by_id, cursor_of, stats): before a page of runs is evaluated: the listing
+-- is refreshed (every REFRESH seconds, or when a run of the page is not in it), and every member
+-- of the cohorts the page's runs are in gets its series: loaded once (exact rows, `batch` runs per
+-- request), then extended with the rows this tick delivered
+function Tracker:prepare(chunk, rows_by_id, cursor_of, stats)
+  local unknown = false
+  for _, n in ipairs(chunk) do if not self.members[n.id] then unknown = true end end
+  if not self.listed_at or unknown or core.time() - self.listed_at > M.REFRESH then self:list(stats) end
+  local active = {}
+  for _, n in ipairs(chunk) do
+    local m = self.members[n.id]
+    if m then
+      m.state = null(n.state) or m.state
+      m.last = math.max(m.last or -1, fields.last_step(n))
+      if m.key then active[m.key] = true end
+    end
+  end
+  local load = {}
+  for id, m in pairs(self.members) do
+    if m.key and active[m.key] then
+      local s = self.series[id]
+      local rows = rows_by_id[id]
+      local c = cursor_of(id)
+      if s and rows and #rows > 0 and (not c or s.upto >= (c - 1)) then
+        feed(s, rows, self.expr.key, self.expr.at)
+      end
+      if not s then
+        s = new_series()
+        self.series[id] = s
+      end
+      if (m.last or -1) > s.upto then load[#load + 1] = {id = id, s = s, last = m.last} end
+    end
+  end
+  self:load(load, stats)
+end
+
+-- load(list, stats): reads the rows after each series' last step up to its run's last step, in
+-- windows of `span` steps, `batch` runs per request (requests of a round in parallel)
+function Tracker:load(list, stats)
+  local pl = self.place
+  local span, batch = pl.span or 1000, pl.batch or 100
+  while #list > 0 do
+    local specs = {}
+    for i, r in ipairs(list) do
+      specs[i] = {id = r.id, min_step = r.s.upto + 1, max_step = math.min(r.last + 1, r.s.upto + 1 + span), samples = span}
+    end
+    local fns = {}
+    for i = 1, #specs, batch do
+      local chunk = {table.unpack(specs, i, math.min(i + batch - 1, #specs))}
+      fns[#fns + 1] = function() return pl.backend:history_batch(pl.entity, pl.project, chunk) end
+    end
+    local results = task.parallel(fns, {limit = 8})
+    if stats then stats.requests = (stats.requests or 0) + #fns end
+    local by = {}
+    for _, res in ipairs(results) do for id, rows in pairs(res) do by[id] = rows end end
+    local more = {}
+    for i, r in ipairs(list) do
+      feed(r.s, by[r.id] or {}, self.expr.key, self.expr.at)
+      r.s.upto = math.max(r.s.upto, specs[i].max_step - 1)
+      if r.s.upto < r.last then more[#more + 1] = r end
+    end
+    list = more
+  end
+end
+
+-- peers(run, x) -> the finite values of the run's peers at x (interpolated), in run id order
+function Tracker:peers(run, x)
+  local m = self.members[run.id]
+  local out = {}
+  if not m or not m.key then return out end
+  local ids = {}
+  for id, p in pairs(self.members) do
+    if id ~= run.id and p.key == m.key and M.PEER_STATES[p.state or ""] and self.series[id] then ids[#ids + 1] = id end
+  end
+  table.sort(ids)
+  for _, id in ipairs(ids) do
+    local v = M.interpolate(self.series[id], x)
+    if v and finite(v) then out[#out + 1] = v end
+  end
+  return out
+end
+
+-- {====== a named baseline run (vs_run)
+
+local Baseline = {}
+Baseline.__index = Baseline
+
+function M.baseline(expr, api)
+  local e, p, id = expr.path:match("^([^/]+)/([^/]+)/([^/]+)$")
+  return setmetatable({expr = expr, api = api, entity = e, project = p, id = id, s = new_series(),
+    state = nil}, Baseline)
+end
+
+-- prepare(stats, span): while the baseline runs (or before it was read), its new rows are read
+-- (one light read of the run, then its rows after the last one held)
+function Baseline:prepare(stats, span)
+  if self.state and self.state ~= "running" and self.s.upto >= (self.last or -1) then return end
+  local be = rawget(self.api, "_").backend
+  local rec = be:run(self.entity, self.project, self.id, true)
+  if stats then stats.requests = (stats.requests or 0) + 1 end
+  if not rec then
+    if not self.warned then
+      core.log("warn", "vs_run: the baseline run " .. self.expr.path .. " does not exist")
+      self.warned = true
+    end
+    return
+  end
+  self.state = null(rec.state)
+  self.last = fields.last_step(rec)
+  while self.s.upto < self.last do
+    local lo = self.s.upto + 1
+    local hi = math.min(self.last + 1, lo + (span or 1000))
+    local got = be:history_batch(self.entity, self.project, {{id = self.id, min_step = lo, max_step = hi,
+      samples = span or 1000}})
+    if stats then stats.requests = (stats.requests or 0) + 1 end
+    feed(self.s, got[self.id] or {}, self.expr.key, self.expr.at)
+    self.s.upto = math.max(self.s.upto, hi - 1)
+  end
+end
+
+function Baseline:set(rows) feed(self.s, rows, self.expr.key, self.expr.at) end
+
+function Baseline:value(x)
+  local v = M.interpolate(self.s, x)
+  if v and finite(v) then return v end
+  return nil
+end
+
+-- }======
+
+return M
