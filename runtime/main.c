@@ -17,6 +17,7 @@ static const char usage_text[] =
   "  log                print the audit log of actions (from --state)\n"
   "  inspect PATH       show what a .wandb file or run directory holds\n"
   "  export PATH        export runs (see runwatch export --help)\n"
+  "  backtest SCRIPT    replay a project's history through the script's rules (see --help)\n"
   "\n"
   "Options:\n"
   "  -e CODE              run CODE as a script (may be repeated; with no command, implies once)\n"
@@ -134,7 +135,7 @@ int main(int argc, char **argv) {
         if (parse_number(val, &opt.stop_grace) != 0) { status = usage_error("bad --stop-grace '%s'", val); goto out; }
         continue;
       }
-      if (opt.command) {   /* status, log, inspect, export parse their own options, in order */
+      if (opt.command) {   /* status, log, inspect, export, backtest parse their own options */
         scripts[opt.nscripts++] = a;
         continue;
       }
@@ -148,7 +149,7 @@ int main(int argc, char **argv) {
       if (strcmp(a, "once") == 0) { opt.mode = RW_MODE_ONCE; continue; }
       if (strcmp(a, "check") == 0) { opt.mode = RW_MODE_CHECK; continue; }
       if (strcmp(a, "status") == 0 || strcmp(a, "log") == 0 || strcmp(a, "inspect") == 0 ||
-          strcmp(a, "export") == 0) {
+          strcmp(a, "export") == 0 || strcmp(a, "backtest") == 0) {
         opt.mode = RW_MODE_ONCE;
         opt.command = a;
         continue;

@@ -6,7 +6,6 @@
 -- both sides of the step (or whose value there is not finite) does not count.
 local json = require "runwatch.json"
 local core = require "runwatch.core"
-local task = require "runwatch.task"
 local filters_mod = require "runwatch.filters"
 local run_mod = require "runwatch.run"
 local fields = require "runwatch.fields"
@@ -63,6 +62,8 @@ local function feed(s, rows, key, at)
   for _, row in ipairs(rows) do
     local st = math.tointeger(row._step)
     if st and st > s.upto then
+      local ts = tonumber(row._timestamp)
+      if ts and (not s.t_last or ts > s.t_last) then s.t_last = ts end
       local v, x = windows.number_of(row, key), windows.number_of(row, at)
       if v and x then
         -- keep x ascending (an axis that goes back, e.g. a restarted epoch counter, is sorted in)
@@ -110,7 +111,8 @@ function Tracker:list(stats)
           " could not be computed: " .. tostring(key))
         key = nil
       end
-      members[rec.id] = {key = key, state = null(rec.state), last = fields.last_step(rec)}
+      members[rec.id] = {key = key, state = null(rec.state), last = fields.last_step(rec),
+        lines = math.tointeger(null(rec.history_line_count))}
     end
     cursor = page.cursor
   until not page.has_next
@@ -140,6 +142,7 @@ function Tracker:prepare(chunk, rows_by_id, cursor_of, stats)
     if m then
       m.state = null(n.state) or m.state
       m.last = math.max(m.last or -1, fields.last_step(n))
+      m.lines = math.tointeger(null(n.history_line_count)) or m.lines
       if m.key then active[m.key] = true end
     end
   end
@@ -156,49 +159,40 @@ function Tracker:prepare(chunk, rows_by_id, cursor_of, stats)
         s = new_series()
         self.series[id] = s
       end
-      if (m.last or -1) > s.upto then load[#load + 1] = {id = id, s = s, last = m.last} end
+      if (m.last or -1) > s.upto then load[#load + 1] = {id = id, s = s, last = m.last, lines = m.lines} end
     end
   end
   self:load(load, stats)
 end
 
--- load(list, stats): reads the rows after each series' last step up to its run's last step, in
--- windows of `span` steps, `batch` runs per request (requests of a round in parallel)
+-- load(list, stats): reads the rows after each series' last step up to its run's last step
+-- (windows.read: exact, batched, windows sized by the run's density)
 function Tracker:load(list, stats)
+  if #list == 0 then return end
   local pl = self.place
-  local span, batch = pl.span or 1000, pl.batch or 100
-  while #list > 0 do
-    local specs = {}
-    for i, r in ipairs(list) do
-      specs[i] = {id = r.id, min_step = r.s.upto + 1, max_step = math.min(r.last + 1, r.s.upto + 1 + span), samples = span}
-    end
-    local fns = {}
-    for i = 1, #specs, batch do
-      local chunk = {table.unpack(specs, i, math.min(i + batch - 1, #specs))}
-      fns[#fns + 1] = function() return pl.backend:history_batch(pl.entity, pl.project, chunk) end
-    end
-    local results = task.parallel(fns, {limit = 8})
-    if stats then stats.requests = (stats.requests or 0) + #fns end
-    local by = {}
-    for _, res in ipairs(results) do for id, rows in pairs(res) do by[id] = rows end end
-    local more = {}
-    for i, r in ipairs(list) do
-      feed(r.s, by[r.id] or {}, self.expr.key, self.expr.at)
-      r.s.upto = math.max(r.s.upto, specs[i].max_step - 1)
-      if r.s.upto < r.last then more[#more + 1] = r end
-    end
-    list = more
+  local spec = {}
+  for i, r in ipairs(list) do spec[i] = {id = r.id, from = r.s.upto + 1, last = r.last, lines = r.lines} end
+  local got, n = windows.read(pl.backend, pl.entity, pl.project, spec, {samples = pl.span, batch = pl.batch})
+  if stats then stats.requests = (stats.requests or 0) + n end
+  for _, r in ipairs(list) do
+    feed(r.s, got[r.id] or {}, self.expr.key, self.expr.at)
+    r.s.upto = math.max(r.s.upto, r.last)
   end
 end
 
--- peers(run, x) -> the finite values of the run's peers at x (interpolated), in run id order
-function Tracker:peers(run, x)
+-- peers(run, x [, t]) -> the finite values of the run's peers at x (interpolated), in run id
+-- order. t: when the run logged the value compared. A member that ended crashed (failed,
+-- killed) was a peer while it ran: it counts for values logged up to its own last row's time.
+function Tracker:peers(run, x, t)
   local m = self.members[run.id]
   local out = {}
   if not m or not m.key then return out end
   local ids = {}
   for id, p in pairs(self.members) do
-    if id ~= run.id and p.key == m.key and M.PEER_STATES[p.state or ""] and self.series[id] then ids[#ids + 1] = id end
+    local s = self.series[id]
+    local ended = p.ended_at or (s and s.t_last)
+    local ok = M.PEER_STATES[p.state or ""] or (t and ended and t <= ended)
+    if id ~= run.id and p.key == m.key and ok and s then ids[#ids + 1] = id end
   end
   table.sort(ids)
   for _, id in ipairs(ids) do

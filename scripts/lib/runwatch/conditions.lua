@@ -285,7 +285,7 @@ function Expr:value(env)
     if not p then return nil end
     local own, x = p.v, p.x
     if self.kind == "cohort" then
-      local peers = env.peers and env.peers(self, env.run, x) or {}
+      local peers = env.peers and env.peers(self, env.run, x, p.t) or {}
       if #peers < self.min_peers then return nil end
       if self.stat == "zscore" then
         local mean, std = mean_std(peers)

@@ -201,7 +201,7 @@ local function chart_lines(s, level)
           lines[#lines + 1] = line_from_rows(name .. (#ys > 1 and (" " .. key) or ""), list_of(sr.rows), x, key)
         end
       elseif sr.points then
-        local l = {name = name, key = ys and ys[1], xs = {}, ys = {}, rows = #sr.points}
+        local l = {name = name, key = ys and ys[1], xs = {}, ys = {}, rows = #sr.points, markers = sr.markers}
         for k, p in ipairs(sr.points) do l.xs[k] = p[1]; l.ys[k] = p[2] end
         lines[#lines + 1] = l
       elseif type(sr.x) == "table" and type(sr.y) == "table" then
@@ -287,9 +287,10 @@ local function chart_section(s, out, level, nchart)
         pen_down = false
       end
     end
-    out[#out + 1] = string.format('<g class="series" data-series="%s">', esc(l.name))
+    -- markers = true: points only, always visible (firings on a metric's curve)
+    out[#out + 1] = string.format('<g class="series%s" data-series="%s">', l.markers and " markers" or "", esc(l.name))
     out[#out + 1] = string.format('<path class="line" fill="none" stroke="%s" stroke-width="1.6" ' ..
-      'data-rows="%d" data-points="%d" d="%s"/>', color, l.rows, npts, table.concat(d, " "))
+      'data-rows="%d" data-points="%d" d="%s"/>', l.markers and "none" or color, l.rows, npts, table.concat(d, " "))
     out[#out + 1] = string.format('<g class="pts" fill="%s">%s</g></g>\n', color, table.concat(dots))
   end
   if not has_data then
@@ -324,6 +325,7 @@ svg.chart text{fill:#555}
 svg.chart .label{fill:#333;font-size:12px}
 svg.chart circle{opacity:0}
 svg.chart circle:hover{opacity:1}
+svg.chart .markers circle{opacity:1;r:5px}
 svg.chart .line:hover{stroke-width:3}
 .legend{list-style:none;padding:0;margin:6px 0 0 70px;display:flex;flex-wrap:wrap;gap:4px 16px;font-size:12px}
 .legend .swatch{display:inline-block;width:12px;height:3px;margin-right:6px;vertical-align:middle}

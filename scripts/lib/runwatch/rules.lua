@@ -26,6 +26,9 @@ local cohorts = require "runwatch.cohorts"
 local M = {}
 local rules = {}
 M.rules = rules
+-- observer(rule, alert, transition, run, point): when set (runwatch backtest), transitions are
+-- handed to it and no notification is made
+M.observer = nil
 
 local SEVERITIES = {info = true, warning = true, critical = true, error = true}
 local KNOWN = {name = true, watch = true, when = true, ["for"] = true, ["repeat"] = true,
@@ -170,6 +173,7 @@ function Rule:__tostring() return "runwatch.Rule (" .. self.name .. ")" end
 
 -- one effect per notify entry for a transition (firing, repeat, resolved)
 function Rule:send(a, transition, run)
+  if M.observer then return M.observer(self, a, transition, run, self.point) end
   local alert = {rule = self.name, transition = transition, state = transition == "resolved" and "resolved" or "firing",
     value = a.value, severity = self.severity, since = a.since, episode = a.episode, n = a.notified or 1,
     description = self.description}
@@ -224,7 +228,7 @@ function Rule:step(a, cond, value, now, run)
   if cond then
     if a.state == "inactive" or a.state == "resolved" then
       a = {state = "pending", since = now, episode = (a.episode or 0) + 1, run = run.path, notified = 0,
-        last_fired = a.last_fired}
+        last_fired = a.last_fired, since_step = self.point and self.point.step}
     end
     a.value = value
     if a.state == "pending" and now - a.since >= self["for"] then
@@ -319,10 +323,11 @@ function Rule:evaluate_points(a, run, ctx)
   self.checked_rows = self.checked_rows + #(ctx.rows or {}) + (view.primed_rows or 0)
   local trackers = ctx.watch and self.trackers[ctx.watch] or self.trackers.backtest or {}
   local env = {run = run, ctx = ctx,
-    peers = function(expr, r, x) local tr = trackers[expr]; return tr and tr:peers(r, x) or {} end,
+    peers = function(expr, r, x, t) local tr = trackers[expr]; return tr and tr:peers(r, x, t) or {} end,
     baseline = function(expr, x) local b = self.baselines[expr]; return b and b:value(x) end}
   local function at(step, st, now)
     env.view, env.state = view:at(step), st
+    self.point = {step = step or ctx.last_step, time = now}
     local ok, cond, value = xpcall(self.cond.eval, debug.traceback, self.cond, env)
     if not ok then failed(self, run, "condition", cond) return false end
     a = self:step(a, cond, value, now, run)

@@ -61,17 +61,17 @@ function M.open(saved, needs, rows, primed, before)
     -- a plain series ("loss"), or a pair ("loss\0_step": the value with another key of its row)
     local key, at = name:match("^(.-)%z(.*)$")
     key = key or name
-    local s, x, a = {}, {}, at and {} or nil
+    local s, x, a, tm = {}, {}, at and {} or nil, at and {} or nil
     local function add(row, last)
       local val = M.value_of(row, key)
       if val ~= nil then v.seen[key] = true end
       local st = step_of(row)
       if type(val) ~= "number" or not st or (last and st <= last) then return false end
-      local ax
       if at then
-        ax = M.number_of(row, at)
+        local ax = M.number_of(row, at)
         if ax == nil then return false end
         a[#a + 1] = ax
+        tm[#tm + 1] = tonumber(row._timestamp) or 0      -- when it was logged (peers that ended)
       end
       s[#s + 1] = st; x[#x + 1] = val
       return true
@@ -85,13 +85,16 @@ function M.open(saved, needs, rows, primed, before)
     elseif type(o) == "table" and type(o.s) == "table" and type(o.v) == "table" then
       for i = 1, math.min(#o.s, #o.v) do
         s[i] = o.s[i]; x[i] = o.v[i]
-        if a then a[i] = type(o.x) == "table" and o.x[i] or 0 end
+        if a then
+          a[i] = type(o.x) == "table" and o.x[i] or 0
+          tm[i] = type(o.t) == "table" and o.t[i] or 0
+        end
       end
       if #s > 0 then v.seen[key] = true end
     end
     -- new values: only after the last one held (a row is never counted twice)
     for _, row in ipairs(rows or {}) do add(row, s[#s]) end
-    v.k[name] = {s = s, v = x, x = a}
+    v.k[name] = {s = s, v = x, x = a, t = tm}
     v.cap[name] = (have or (before or 0) <= 0) and n or (old_cap[name] or 0)
     v.pos[name] = #s           -- evaluation position: every value (moved back by :at)
   end
@@ -133,7 +136,7 @@ function View:last_pair(name)
   local w = self.k[name]
   local j = self.pos[name]
   if not w or not j or j < 1 or not w.x then return nil end
-  return {v = w.v[j], x = w.x[j], step = w.s[j]}
+  return {v = w.v[j], x = w.x[j], step = w.s[j], t = w.t and w.t[j]}
 end
 
 -- count(key) -> values logged up to the current position
@@ -151,12 +154,12 @@ function View:saved()
   for key, w in pairs(self.k) do
     local n = self.cap[key] or 0
     local first = math.max(1, #w.s - math.max(n, 1) + 1)
-    local s, x, a = json.array({}), json.array({}), w.x and json.array({}) or nil
+    local s, x, a, tm = json.array({}), json.array({}), w.x and json.array({}) or nil, w.t and json.array({}) or nil
     for i = first, #w.s do
       s[#s + 1] = w.s[i]; x[#x + 1] = w.v[i]
-      if a then a[#a + 1] = w.x[i] end
+      if a then a[#a + 1] = w.x[i]; tm[#tm + 1] = w.t[i] end
     end
-    k[key] = {s = s, v = x, x = a}
+    k[key] = {s = s, v = x, x = a, t = tm}
   end
   return {k = k, cap = self.cap, from = self.from}
 end
@@ -235,6 +238,55 @@ function M.prime(be, entity, project, list, needs, opts, stats)
     for _, ch in ipairs(r.chunks) do for _, row in ipairs(ch) do all[#all + 1] = row end end
   end
   return out
+end
+
+-- read(backend, entity, project, list, opts, on_round) -> {id = rows}, requests: every row of
+-- each {id, from, last, lines} of list from step `from` to `last` (exact: a window never holds
+-- more rows than a request returns). A window spans opts.samples (1,000) rows' worth of steps,
+-- from the run's density (lines per step), so sparse logging costs few requests; a window that
+-- comes back full is read again in halves. opts.batch runs per request, 8 requests at once.
+function M.read(be, entity, project, list, opts, on_round)
+  local samples, batch = opts.samples or 1000, opts.batch or 100
+  local out, todo, nreq = {}, {}, 0
+  for _, r in ipairs(list) do
+    out[r.id] = {}
+    if r.last >= r.from then
+      local density = (r.lines and r.lines > 0) and (r.last + 1) / r.lines or 1
+      local span = math.max(samples, math.min(10000000, math.floor(samples * density * 0.8)))
+      todo[#todo + 1] = {id = r.id, from = r.from, last = r.last, span = span}
+    end
+  end
+  while #todo > 0 do
+    local specs = {}
+    for i, t in ipairs(todo) do
+      specs[i] = {id = t.id, min_step = t.from, max_step = math.min(t.last + 1, t.from + t.span), samples = samples}
+    end
+    local fns = {}
+    for i = 1, #specs, batch do
+      local chunk = {table.unpack(specs, i, math.min(i + batch - 1, #specs))}
+      fns[#fns + 1] = function() return be:history_batch(entity, project, chunk) end
+    end
+    local results = task.parallel(fns, {limit = 8})
+    nreq = nreq + #fns
+    local by = {}
+    for _, res in ipairs(results) do for id, rows in pairs(res) do by[id] = rows end end
+    local more = {}
+    for i, t in ipairs(todo) do
+      local rows = by[t.id] or {}
+      if #rows >= samples and t.span > 1 and specs[i].max_step - specs[i].min_step > #rows then
+        t.span = math.max(1, t.span // 2)          -- maybe sampled: read it again, smaller
+      else
+        local all = out[t.id]
+        for _, row in ipairs(rows) do all[#all + 1] = row end
+        t.from = specs[i].max_step
+        if #rows < samples // 4 and t.span < 10000000 then t.span = t.span * 2 end
+      end
+      if t.from <= t.last then more[#more + 1] = t end
+    end
+    todo = more
+    if on_round then on_round(nreq) end
+  end
+  return out, nreq
 end
 
 -- }======
