@@ -109,6 +109,9 @@ $RW backtest $LIB "$tmp/a/bt.lua" --project rw-team/bt > "$tmp/a/bt.txt" 2>&1; e
 $RW backtest $LIB "$tmp/a/fn.lua" --project rw-team/bt --json 2>/dev/null | node -e '
   let s = ""; process.stdin.on("data", d => s += d).on("end", () => { const r = JSON.parse(s).rules[0];
     console.log("fn fired " + r.fired + " " + r.runs.map(x => x.run + " " + x.value + " " + x.firings).join(",")) })'
+$RW backtest $LIB "$tmp/a/fn.lua" --project rw-team/bt --since 30d --filters '{"name": "bt000002"}' --json 2>/dev/null |
+  node -e 'let s = ""; process.stdin.on("data", d => s += d).on("end", () => console.log("filtered runs " + JSON.parse(s).runs))'
+$RW backtest $LIB "$tmp/a/fn.lua" --project rw-team/vision --since 30d > "$tmp/e7" 2>&1; echo "old runs exit \$?"
 # bad input
 $RW backtest $LIB "$tmp/a/bt.lua" --project rw-team/nosuchproject > "$tmp/e1" 2>&1; echo "missing project exit \$?"
 $RW backtest $LIB "$tmp/a/bt.lua" --project rw-team/bt --filters '{"state": {"\$bogus": 1}}' > "$tmp/e2" 2>&1; echo "bad filter exit \$?"
@@ -174,6 +177,9 @@ expect_match "$tmp/a/bt.txt" '^rule avg \(metric\("loss"\):avg\(3\) > '
 expect_match "$tmp/a/bt.txt" 'runs evaluated 4, fired [1-9]'
 expect_match "$tmp/a/bt.txt" 'first firing at step [0-9]+'
 expect_match "$tmp/out" '^fn fired 1 rw-team/bt/bt000002 NaN at [0-9]+ 2$'
+expect_match "$tmp/out" '^filtered runs 1$'
+expect_match "$tmp/out" '^old runs exit 1$'
+expect_match "$tmp/e7" 'no runs in rw-team/vision match created in the last 30d'
 expect_match "$tmp/out" '^missing project exit 1$'
 expect_match "$tmp/e1" 'Could not find project rw-team/nosuchproject'
 expect_match "$tmp/out" '^bad filter exit 1$'

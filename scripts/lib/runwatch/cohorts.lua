@@ -13,6 +13,7 @@ local windows = require "runwatch.windows"
 
 local M = {}
 M.REFRESH = 600            -- seconds between listings of the project's runs
+M.RELIST = 60              -- at most this often when new runs need a listing for their cohort
 M.PEER_STATES = {running = true, finished = true}
 
 local function null(v) if v == json.null then return nil end return v end
@@ -88,7 +89,8 @@ Tracker.__index = Tracker
 -- new(expr, place) -> a tracker of one vs_cohort expression over a project. place = {api,
 -- backend, entity, project, filters (a normalized filter or nil), span, batch}
 function M.new(expr, place)
-  return setmetatable({expr = expr, place = place, members = {}, series = {}, listed_at = nil}, Tracker)
+  return setmetatable({expr = expr, place = place, members = {}, series = {}, listed_at = nil, version = 0,
+    cohort_cache = {}}, Tracker)
 end
 
 -- list the project's runs in the peer states (one paged query); cohorts computed from full records
@@ -118,6 +120,7 @@ function Tracker:list(stats)
   until not page.has_next
   self.members = members
   self.listed_at = core.time()
+  self.version = self.version + 1
 end
 
 -- set(id, rows, member): a run's whole history at once (backtest: no requests)
@@ -125,17 +128,39 @@ function Tracker:set(id, rows, member)
   local s = new_series()
   feed(s, rows, self.expr.key, self.expr.at)
   self.series[id] = s
-  if member then self.members[id] = member end
+  if member then self.members[id] = member; self.version = self.version + 1 end
 end
 
 -- prepare(chunk, rows_by_id, cursor_of, stats): before a page of runs is evaluated: the listing
 -- is refreshed (every REFRESH seconds, or when a run of the page is not in it), and every member
 -- of the cohorts the page's runs are in gets its series: loaded once (exact rows, `batch` runs per
 -- request), then extended with the rows this tick delivered
+-- does the watch's own record of a run carry what `by` reads (group, job_type, tags, ...: not
+-- config, not a function)?
+local function light_by(by)
+  if type(by) ~= "string" then return false end
+  local f = fields.BY_NAME[by:match("^[^.]+")]
+  return f ~= nil and f.watch == true
+end
+
 function Tracker:prepare(chunk, rows_by_id, cursor_of, stats)
-  local unknown = false
-  for _, n in ipairs(chunk) do if not self.members[n.id] then unknown = true end end
-  if not self.listed_at or unknown or core.time() - self.listed_at > M.REFRESH then self:list(stats) end
+  local pl = self.place
+  local now = core.time()
+  local unknown = {}
+  for _, n in ipairs(chunk) do if not self.members[n.id] then unknown[#unknown + 1] = n end end
+  if not self.listed_at or now - self.listed_at > M.REFRESH or
+      (#unknown > 0 and not light_by(self.expr.by) and now - self.listed_at > M.RELIST) then
+    self:list(stats)
+  end
+  -- runs new since the listing: their cohort from the watch's record when it carries it
+  for _, n in ipairs(unknown) do
+    if not self.members[n.id] and light_by(self.expr.by) then
+      local ok, key = pcall(M.cohort_key, run_mod.new(pl.api, pl.entity, pl.project, n, false), self.expr.by)
+      self.members[n.id] = {key = ok and key or nil, state = null(n.state), last = fields.last_step(n),
+        lines = math.tointeger(null(n.history_line_count))}
+      self.version = self.version + 1
+    end
+  end
   local active = {}
   for _, n in ipairs(chunk) do
     local m = self.members[n.id]
@@ -187,17 +212,29 @@ function Tracker:peers(run, x, t)
   local m = self.members[run.id]
   local out = {}
   if not m or not m.key then return out end
-  local ids = {}
-  for id, p in pairs(self.members) do
-    local s = self.series[id]
-    local ended = p.ended_at or (s and s.t_last)
-    local ok = M.PEER_STATES[p.state or ""] or (t and ended and t <= ended)
-    if id ~= run.id and p.key == m.key and ok and s then ids[#ids + 1] = id end
+  -- the cohort's members in id order, made once per change of the members (not per point)
+  local sig = self.version
+  local c = self.cohort_cache[m.key]
+  if not c or c.sig ~= sig then
+    local ids = {}
+    for id, p in pairs(self.members) do if p.key == m.key then ids[#ids + 1] = id end end
+    table.sort(ids)
+    c = {sig = sig, ids = ids}
+    self.cohort_cache[m.key] = c
   end
-  table.sort(ids)
-  for _, id in ipairs(ids) do
-    local v = M.interpolate(self.series[id], x)
-    if v and finite(v) then out[#out + 1] = v end
+  for _, id in ipairs(c.ids) do
+    local p, s = self.members[id], self.series[id]
+    if id ~= run.id and s then
+      local ok = M.PEER_STATES[p.state or ""]
+      if not ok and t then
+        local ended = p.ended_at or s.t_last
+        ok = ended and t <= ended
+      end
+      if ok then
+        local v = M.interpolate(s, x)
+        if v and finite(v) then out[#out + 1] = v end
+      end
+    end
   end
   return out
 end
