@@ -39,7 +39,8 @@ nanrun=\$($RW once $LIB -e 'for _, r in ipairs(api.runs("rw-team/vision", {state
 for cycle in 1 2 3 4 5 6 7 8 9 10; do
   $RW run $LIB \$S "$tmp/d/daemon.lua" >> "$tmp/daemon.log" 2>&1 &
   pid=\$!
-  [ \$cycle = 3 ] && curl -s -X POST "\$RW_TEST_SERVER/_admin/runs/rw-team/vision/\$nanrun" -d '{"nan":true}' >/dev/null
+  # the NaN stays in the summary until the next row: give the ticks (every 0.15 s) time to see it
+  [ \$cycle = 3 ] && { curl -s -X POST "\$RW_TEST_SERVER/_admin/runs/rw-team/vision/\$nanrun" -d '{"nan":true}' >/dev/null; sim 1; sleep 0.6; }
   for i in \$(seq 1 \$((RANDOM % 8 + 3))); do sim 1; sleep 0.1; done
   kill -9 \$pid; wait \$pid 2>/dev/null
 done

@@ -194,6 +194,8 @@ end
 local function replay(rule_list, runs, hist)
   local out = {}
   for _, r in ipairs(rule_list) do out[r.name] = {rule = r, events = {}, evaluated = 0} end
+  -- transitions are recorded instead of notified, for the replay only
+  local _ <close> = setmetatable({}, {__close = function() rules_mod.observer = nil end})
   rules_mod.observer = function(rule, a, transition, run, point)
     local ev = out[rule.name].events
     ev[run.path] = ev[run.path] or {}
@@ -240,7 +242,6 @@ local function replay(rule_list, runs, hist)
       end)
     end
   end
-  rules_mod.observer = nil
   return out
 end
 
