@@ -3,6 +3,7 @@
 -- memory (the engine behind `runwatch export`). See docs/export.md.
 local core = require "runwatch.core"
 local json = require "runwatch.json"
+local progress = require "runwatch.progress"
 local task = require "runwatch.task"
 local run_mod = require "runwatch.run"
 local filters_mod = require "runwatch.filters"
@@ -223,73 +224,6 @@ local function needs_full(cols)
     if not LIGHT[c:match("^[^.]+") or c] then return true end
   end
   return false
-end
-
--- }======
-
--- {====== progress: a one-line bar on stderr (done/total, rate, ETA) when stderr is a terminal
-
-local function want_progress(opt, to_stdout)
-  if opt == false then return false end
-  if opt == true then return true end
-  local env = os.getenv("RW_PROGRESS")
-  if env == "1" then return true end
-  if env == "0" then return false end
-  local ok, err_tty = pcall(core.isatty, 2)
-  if not ok or not err_tty then return false end
-  -- data and bar on one terminal would mix
-  if to_stdout then
-    local ok2, out_tty = pcall(core.isatty, 1)
-    if ok2 and out_tty then return false end
-  end
-  return true
-end
-
-local function thousands(n)
-  local s = string.format("%d", math.floor(n))
-  local out = s:reverse():gsub("(%d%d%d)", "%1,"):reverse()
-  return (out:gsub("^,", ""))
-end
-
-local function clock(s)
-  if not s or s ~= s or s == math.huge then return "--:--" end
-  s = math.floor(s + 0.5)
-  if s >= 3600 then return string.format("%d:%02d:%02d", s // 3600, s % 3600 // 60, s % 60) end
-  return string.format("%d:%02d", s // 60, s % 60)
-end
-
-local Progress = {}
-Progress.__index = Progress
-
-local function progress_new(enabled, unit)
-  if not enabled then return nil end
-  return setmetatable({t0 = core.monotonic(), last = -1, done = 0, rows = 0, total = nil, unit = unit}, Progress)
-end
-
-function Progress:draw(final)
-  local now = core.monotonic()
-  if not final and now - self.last < 0.2 then return end
-  self.last = now
-  local el = now - self.t0
-  local rate = el > 0 and self.done / el or 0
-  local parts = {}
-  if self.total and self.total > 0 then
-    local frac = math.min(1, self.done / self.total)
-    local w = 24
-    local fill = math.floor(frac * w + 0.5)
-    parts[#parts + 1] = string.format("[%s%s] %3d%% %s/%s runs", string.rep("#", fill), string.rep(".", w - fill),
-      math.floor(frac * 100), thousands(self.done), thousands(self.total))
-  else
-    parts[#parts + 1] = thousands(self.done) .. " runs"
-  end
-  if self.unit == "rows" then parts[#parts + 1] = thousands(self.rows) .. " rows" end
-  parts[#parts + 1] = string.format("%s runs/s", thousands(rate))
-  if final then
-    parts[#parts + 1] = "in " .. clock(el)
-  elseif self.total and rate > 0 then
-    parts[#parts + 1] = "ETA " .. clock(math.max(0, self.total - self.done) / rate)
-  end
-  io.stderr:write("\r", table.concat(parts, "  "), "\27[K", final and "\n" or "")
 end
 
 -- }======
@@ -542,7 +476,7 @@ local function run_export(next_item, info, out, o, prog)
         for i, k in ipairs(o.history) do vals[nr + 1 + i] = nested(row, k) end
         w.row(cols, vals, n)
         count = count + 1
-        if prog then prog.rows = count; prog:draw() end
+        if prog then prog.extra_count = count; prog:draw() end
       end
       runs = runs + 1
       if prog then prog.done = runs; prog:draw() end
@@ -623,7 +557,8 @@ local function write_items(next_item, info, target, o, level)
   if math.type(opts.page_size) ~= "integer" or opts.page_size < 1 then error("bad page_size (positive integer expected)", level) end
   local out, oerr = open_out(target, level)
   if not out then return nil, oerr end
-  local prog = progress_new(want_progress(o.progress, out.stdout), opts.history and "rows" or "runs")
+  local prog = progress.new{enabled = progress.wanted(o.progress, out.stdout), unit = "runs",
+    extra = opts.history and "rows" or nil}
   if prog then
     local base = next_item
     next_item = function()

@@ -7,6 +7,7 @@
 -- exact requests (100 runs and 1,000 steps each, within the host's request budget).
 local core = require "runwatch.core"
 local json = require "runwatch.json"
+local progress_mod = require "runwatch.progress"
 local task = require "runwatch.task"
 local state = require "runwatch.state"
 local duration = require "runwatch.duration"
@@ -98,19 +99,8 @@ end
 -- {====== progress on stderr
 
 local function progress(enabled)
-  if enabled == nil then
-    local env = os.getenv("RW_PROGRESS")
-    if env == "1" then enabled = true elseif env == "0" then enabled = false
-    else enabled = select(2, pcall(core.isatty, 2)) == true end
-  end
-  local last = -1
-  return function(text, final)
-    if not enabled then return end
-    local now = core.monotonic()
-    if not final and now - last < 0.2 then return end
-    last = now
-    io.stderr:write("\r", text, "\27[K", final and "\n" or "")
-  end
+  local bar = progress_mod.new{enabled = progress_mod.wanted(enabled)}
+  return function(text, final) if bar then bar:note(text, final) end end
 end
 
 -- }======
