@@ -1,4 +1,6 @@
-/* Module runwatch.sqlite: runwatch.Db and runwatch.Stmt, full userdata around SQLite handles (mechanism only; policy is in runwatch.state). */
+/* Module runwatch.sqlite: runwatch.Db and runwatch.Stmt, full userdata around SQLite handles (mechanism only; policy is in runwatch.state).
+ * Over 600 lines on purpose: errors, statements and connections are one userdata family sharing
+ * the error mapping and the close protocol; one section each. */
 #include <stdio.h>
 #include <string.h>
 #include <errno.h>

@@ -1,4 +1,6 @@
-/* Reader of W&B .wandb transaction logs: block framing, CRC, reassembly, protobuf records. */
+/* Reader of W&B .wandb transaction logs: block framing, CRC, reassembly, protobuf records.
+ * Over 600 lines on purpose: the format's layers (record types, protobuf wire decoding, block
+ * framing, the reader) share static helpers; wandb_file.h is their one interface. One section each. */
 #include "wandb_file.h"
 
 #include <errno.h>

@@ -1,4 +1,5 @@
-/* Unit tests of runtime/cron.c and runtime/duration.c: syntax, errors, next fires, DST rules. */
+/* Unit tests of runtime/cron.c and runtime/duration.c: syntax, errors, next fires, DST rules.
+ * Long on purpose: tables of expressions and expected fire times, one section per rule. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>

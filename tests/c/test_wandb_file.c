@@ -1,4 +1,6 @@
-/* Tests of the .wandb reader: real runs in $RW_SHARED, a small writer, live growth, corruption. */
+/* Tests of the .wandb reader: real runs in $RW_SHARED, a small writer, live growth, corruption.
+ * Long on purpose: one test program for the reader, one section per concern (real runs, writer,
+ * growth, corruption), sharing the small .wandb writer. */
 #include "wandb_file.h"
 
 #include <dirent.h>
