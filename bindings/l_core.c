@@ -221,7 +221,7 @@ static int core_options(lua_State *L) {
   set_str(L, "local_dir", app->opt->local_dir);
   set_str(L, "lib_dir", app->opt->lib_dir);
   set_str(L, "command", app->opt->command);
-  set_list(L, "args", app->opt->args, app->opt->nargs);
+  set_list(L, "argv", (const char **)app->opt->argv + (app->opt->argc > 0), app->opt->argc > 0 ? app->opt->argc - 1 : 0);
   set_list(L, "scripts", app->opt->scripts, app->opt->nscripts);
   lua_pushnumber(L, app->opt->cpu_budget);
   lua_setfield(L, -2, "cpu_budget");

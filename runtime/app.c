@@ -34,6 +34,7 @@ static void stop_cb(struct ev_loop *loop, ev_signal *w, int revents) {
   rw_log(RW_LOG_INFO, "signal %d: stopping (in-flight work has %.0f s to finish)", w->signum,
          app->opt->stop_grace);
   app->stopping = 1;
+  rw_notify("STOPPING=1");
   if (app->host) rw_host_call_hook(app->host, "_stop");
   ev_timer_set(&app->stop_timer, app->opt->stop_grace, 0.);
   ev_timer_start(loop, &app->stop_timer);
@@ -65,6 +66,12 @@ static void do_reload(rw_app *app) {
   rw_log(RW_LOG_INFO, "reload done");
 }
 
+/* A reload, then READY=1 whether the new scripts or the old ones run on. */
+static void reload_now(rw_app *app) {
+  do_reload(app);
+  rw_notify("READY=1\nSTATUS=running");
+}
+
 /* While a reload waits: the old scripts finish the deliveries they have in flight (a webhook,
    a W&B alert cut off by the swap could neither be known sent nor safely sent again), then the
    swap happens; at most --stop-grace seconds. */
@@ -75,7 +82,7 @@ static void reload_wait_cb(struct ev_loop *loop, ev_timer *w, int revents) {
   ev_timer_stop(loop, w);
   app->reload_pending = 0;
   if (app->stopping) return;
-  do_reload(app);
+  reload_now(app);
 }
 
 /* SIGHUP: pause new deliveries in the running scripts, wait for those in flight, reload. */
@@ -84,9 +91,11 @@ static void reload_cb(struct ev_loop *loop, ev_signal *w, int revents) {
   (void)revents;
   if (app->stopping || app->reload_pending) return;
   rw_log(RW_LOG_INFO, "SIGHUP: reloading scripts");
+  rw_notifyf("RELOADING=1\nSTATUS=reloading\nMONOTONIC_USEC=%llu",
+             (unsigned long long)(rw_monotonic() * 1e6));
   rw_host_call_hook(app->host, "_quiesce");
   if (rw_host_ask_hook(app->host, "_quiesced") == 1) {
-    do_reload(app);
+    reload_now(app);
     return;
   }
   app->reload_pending = 1;
@@ -99,6 +108,7 @@ int rw_app_open(rw_app *app, rw_options *opt) {
   char err[256];
   memset(app, 0, sizeof *app);
   app->opt = opt;
+  rw_notify_init();
   if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
     rw_log(RW_LOG_ERROR, "curl_global_init failed");
     return -1;
@@ -142,7 +152,9 @@ int rw_app_open(rw_app *app, rw_options *opt) {
 /* Loads the scripts and runs the loop. Returns the exit status (0, 1 a job failed, 2 load). */
 int rw_app_run(rw_app *app) {
   if (rw_host_load(app->host) != 0) return 2;
+  rw_notify("READY=1\nSTATUS=running");   /* systemd's Type=notify: the scripts are loaded */
   ev_run(app->loop, 0);
+  if (!app->stopping) rw_notify("STOPPING=1");
   /* out of work without a stop: jobs still unfinished can never finish (they are reported) */
   if (!app->stopping && !app->interrupted) rw_host_call_hook(app->host, "_finish");
   rw_host_call_hook(app->host, "_exit");   /* the process is about to end (not a reload) */

@@ -136,9 +136,10 @@ static const rw_embedded_module *find_embedded(const char *name) {
    Everything is loaded as text (mode "t"), never bytecode. */
 static int searcher(lua_State *L) {
   const char *name = luaL_checkstring(L, 1);
-  rw_host *h = rw_host_of(L);
-  const char *lib_dir = h && h->app ? h->app->opt->lib_dir : NULL;
+  const char *lib_dir;
   const rw_embedded_module *m;
+  lua_getfield(L, LUA_REGISTRYINDEX, "runwatch.lib_dir");   /* stays on the stack below */
+  lib_dir = lua_tostring(L, -1);
   if (lib_dir) {
     luaL_Buffer b;
     const char *p;
@@ -174,8 +175,13 @@ static int searcher(lua_State *L) {
 }
 
 /* package.path and cpath lose relative entries ("./?.lua"): a script must not pick up code from
-   whatever directory the daemon happens to run in. C modules from disk are not loaded at all. */
-static void sanitize_paths(lua_State *L) {
+   whatever directory the daemon happens to run in. C modules from disk are not loaded at all.
+   The library comes from lib_dir when given (kept in the registry for the searcher). */
+static void sanitize_paths(lua_State *L, const char *lib_dir) {
+  if (lib_dir) {
+    lua_pushstring(L, lib_dir);
+    lua_setfield(L, LUA_REGISTRYINDEX, "runwatch.lib_dir");
+  }
   lua_getglobal(L, "package");
   lua_getfield(L, -1, "path");
   {
@@ -219,6 +225,17 @@ static void preload_c_modules(lua_State *L) {
   lua_pop(L, 1);
 }
 
+/* A plain Lua state that loads the library's pure-Lua modules (no C modules, no host): what
+   the command line's parser runs in before the app starts (cli.c). */
+lua_State *rw_lua_bare(const char *lib_dir) {
+  lua_State *L = luaL_newstate();
+  if (!L) return NULL;
+  *(rw_host **)lua_getextraspace(L) = NULL;
+  luaL_openlibs(L);
+  sanitize_paths(L, lib_dir);
+  return L;
+}
+
 /* }====== */
 
 rw_host *rw_host_new(rw_app *app, char *err, size_t errlen) {
@@ -243,7 +260,7 @@ rw_host *rw_host_new(rw_app *app, char *err, size_t errlen) {
      for no measurable CPU cost */
   lua_gc(h->L, LUA_GCINC, 150, 100, 0);
   luaL_openlibs(h->L);
-  sanitize_paths(h->L);
+  sanitize_paths(h->L, app ? app->opt->lib_dir : NULL);
   preload_c_modules(h->L);
   lua_sethook(h->L, budget_hook, LUA_MASKCOUNT, HOOK_COUNT);
   return h;

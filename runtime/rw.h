@@ -31,9 +31,9 @@ typedef struct rw_options {
   double cpu_budget;          /* seconds a job may run Lua per tick */
   size_t mem_limit;           /* bytes */
   double stop_grace;
-  const char *command;        /* subcommand name for Lua-side commands (status, log, ...) */
-  const char **args;          /* arguments of a Lua-side command */
-  int nargs;
+  const char *command;        /* a Lua command's name (status, log, ...): the prelude runs it */
+  int argc;                   /* the command line, for the Lua command's own options */
+  char **argv;
 } rw_options;
 
 typedef struct rw_app rw_app;
@@ -89,8 +89,23 @@ void rw_host_free(rw_host *h);
 int rw_host_pcall(lua_State *L, int nargs, int nres);  /* the one door into Lua from C */
 int rw_host_call_hook(rw_host *h, const char *name);   /* call runwatch.task hook by name */
 int rw_host_ask_hook(rw_host *h, const char *name);    /* the same; 1 when it returned true, 0 false, -1 error */
+lua_State *rw_lua_bare(const char *lib_dir);   /* a state with the Lua library only (cli.c) */
 double rw_monotonic(void);
 double rw_walltime(void);
+
+/* cli.c: the command line, parsed by the Lua library's one parser (cli/parse.lua) */
+typedef struct rw_cli { lua_State *L; const char **scripts, **code; } rw_cli;
+int rw_cli_parse(rw_cli *cli, int argc, char **argv, rw_options *opt);  /* -1: go on; else exit status */
+void rw_cli_free(rw_cli *cli);
+
+/* notify.c: the sd_notify protocol (Type=notify under systemd); 0 when not under systemd */
+void rw_notify_init(void);
+int rw_notify(const char *state);
+int rw_notifyf(const char *fmt, ...)
+#if defined(__GNUC__)
+  __attribute__((format(printf, 1, 2)))
+#endif
+  ;
 
 /* http.c: libcurl multi + libev glue */
 typedef struct rw_http_req rw_http_req;

@@ -79,13 +79,18 @@ run_bounded 20 0 $RW once $LIB "$s/bom.lua"
 expect_match "$tmp/out" '^bom ok$'
 lead=
 
-# a directory given as the script: a clear message, no traceback from inside the library
+# a directory given as the script stands for the *.lua files in it (a service's script set):
+# none there is a clear message, no traceback from inside the library; a broken one names itself
 mkdir -p "$s/adir.lua"
 run_bounded 20 2 $RW once $LIB "$s/adir.lua"
-lead="LEAD FIX (prelude.lua: \"cannot read script PATH: Is a directory\")"
-expect_match "$tmp/err" 'cannot read script .*adir.lua'
+expect_match "$tmp/err" 'adir.lua: no \*.lua script in this directory'
 expect_no_match "$tmp/err" 'prelude.lua:[0-9]+: attempt to'
-lead=
+printf 'print("b")\n' > "$s/adir.lua/b.lua"; printf 'print("a")\n' > "$s/adir.lua/a.lua"; echo 'not lua' > "$s/adir.lua/notes.txt"
+run_bounded 20 0 $RW once $LIB "$s/adir.lua/"
+[ "$(tr '\n' ' ' < "$tmp/out")" = "a b " ] && ok || bad "a directory's scripts run in name order: $(cat "$tmp/out")"
+printf 'x = = 1\n' > "$s/adir.lua/c.lua"
+run_bounded 20 2 $RW once $LIB "$s/adir.lua"
+expect_match "$tmp/err" 'adir.lua/c.lua:1:'
 
 # a script whose path has spaces, quotes and unicode: runs, and errors name it
 odd="$s/odd dir 'q' résumé"; mkdir -p "$odd"

@@ -7,7 +7,7 @@ expect_exit 0 $RW --help;               expect_match "$tmp/out" 'usage: runwatch
 expect_exit 2 $RW;                      expect_match "$tmp/err" 'no command given'
 expect_exit 2 $RW frobnicate x.lua;     expect_match "$tmp/err" "unknown command 'frobnicate'"
 expect_exit 2 $RW once --bogus x.lua;   expect_match "$tmp/err" "unknown option '--bogus'"
-expect_exit 2 $RW once --log-level loud x.lua; expect_match "$tmp/err" "unknown log level"
+expect_exit 2 $RW once --log-level loud x.lua; expect_match "$tmp/err" "bad --log-level 'loud' \\(debug, info, warn, error or off\\)"
 expect_exit 2 $RW once --cpu-budget x x.lua;   expect_match "$tmp/err" "bad --cpu-budget"
 expect_exit 2 $RW once $LIB "$tmp/missing.lua"; expect_match "$tmp/err" 'cannot open script'
 

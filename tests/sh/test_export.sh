@@ -44,10 +44,10 @@ json.dump([r["displayName"] for r in fx["projects"][0]["runs"]], open(sys.argv[2
   "$S/export-fixture.json" "$tmp/names.json"
 
 # ---------------------------------------------------------------- usage
-expect_exit 0 $R export --help;                     expect_match "$tmp/out" '^usage: runwatch export ENTITY/PROJECT'
+expect_exit 0 $R export --help;                     expect_match "$tmp/out" '^usage: runwatch export \[ENTITY/PROJECT\]'
 expect_match "$tmp/out" -- '--per-page N'
 expect_exit 0 $R export $E -h;                      expect_match "$tmp/out" '^usage: runwatch export'
-expect_fail $R export;                              expect_match "$tmp/err" 'usage: runwatch export ENTITY/PROJECT'
+expect_fail $R export;                              expect_match "$tmp/err" 'usage: runwatch export \[ENTITY/PROJECT\]'
 expect_match "$tmp/err" -- '--history KEYS'
 expect_fail $R export $E --bogus;                   expect_match "$tmp/err" "unknown option '--bogus'"
 expect_fail $R export $E --format xml;              expect_match "$tmp/err" "bad --format 'xml'"

@@ -217,9 +217,11 @@ expect_exit 1 $RW status $LIB --state "$tmp/none/state.db"
 expect_match "$tmp/err" 'no state database at'
 [ -e "$tmp/none" ] && bad "status created a directory" || ok
 
-# options after "--" reach the command too, and --state may come after the command's options
-expect_exit 0 $RW status $LIB --state "$db" -- --json
-python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$tmp/out" && ok || bad "status -- --json"
+# options come before or after the command, in any order; "--" ends them
+expect_exit 0 $RW --json status $LIB --state "$db"
+python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$tmp/out" && ok || bad "--json status"
+expect_exit 2 $RW status $LIB --state "$db" -- --json
+expect_match "$tmp/err" "unexpected argument '--json'"
 expect_exit 0 $RW log --rule nan-loss $LIB --state "$db"
 [ "$(wc -l < "$tmp/out")" = 2 ] && ok || bad "log --rule before --state"
 expect_exit 0 $RW status --help

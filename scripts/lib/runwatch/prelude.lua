@@ -208,8 +208,33 @@ local function new_env(name)
   return env
 end
 
--- load_script(path, code) -> true, or false, "file:line: message"
+local load_one
+
+-- load_script(path, code) -> true, or false, "file:line: message". A directory stands for the
+-- *.lua files in it, in name order (a service's script set; a reload sees files added since).
 function M.load_script(path, code)
+  local fswatch = require "runwatch.fswatch"
+  local st = path and fswatch.stat(path)
+  if not (st and st.type == "directory") then return load_one(path, code) end
+  local names, derr = fswatch.dir(path)
+  if not names then return false, "cannot read directory " .. tostring(derr) end
+  local n = 0
+  for _, f in ipairs(names) do
+    if f:match("%.lua$") then
+      local sub = path:gsub("/+$", "") .. "/" .. f
+      local fst = fswatch.stat(sub)
+      if fst and fst.type ~= "directory" then
+        n = n + 1
+        local ok, err = load_one(sub)
+        if not ok then return false, err end
+      end
+    end
+  end
+  if n == 0 then return false, path .. ": no *.lua script in this directory" end
+  return true
+end
+
+function load_one(path, code)
   local name = script_name(path)
   local env = new_env(name)
   local fn, err
@@ -250,9 +275,11 @@ end
 -- start(): after every script loaded. Lua-side commands run here.
 function M.start()
   if opts.command then
-    local mod = require("runwatch.commands." .. opts.command)
+    -- the same parse as the C side's (which already printed any usage error or help)
+    local p = require("runwatch.cli.parse").parse(opts.argv)
+    local mod = require(p.cmd.module)
     task.new(function()
-      local status = mod.main(opts.args)
+      local status = mod.main(p.options, p.args)
       if math.type(status) == "integer" and status ~= 0 then core.set_exit_status(status) end
     end, {script = opts.command, job = "main"})
   end

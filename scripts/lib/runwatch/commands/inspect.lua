@@ -1,27 +1,10 @@
--- `runwatch inspect PATH... [--json]`: what a .wandb file, a run directory or a wandb/ directory holds (record counts by type, history rows and steps, keys, exit, errors with offsets, completeness, state).
+-- `runwatch inspect PATH... [--json]` (options declared in cli/spec.lua): what a .wandb file, a run directory or a wandb/ directory holds (record counts by type, history rows and steps, keys, exit, errors with offsets, completeness, state).
 local core = require "runwatch.core"
 local json = require "runwatch.json"
 local wandbfile = require "runwatch.wandbfile"
 local fswatch = require "runwatch.fswatch"
 
 local M = {}
-
-M.USAGE = [[
-usage: runwatch inspect PATH... [--json]
-
-Shows what W&B run files hold: record counts by type, history rows, first and last step,
-metric keys, the exit code and runtime, errors with their byte offsets, whether the log is
-complete, and the run's state as runwatch's local backend sees it. PATH is a .wandb file, a
-run directory (wandb/run-*), a wandb/ directory, or a directory of run directories.
-
-Options:
-  --json       one JSON array with an object per .wandb file (a file or PATH that
-               cannot be read: an object with "path" and "error")
-  -h, --help   this help
-
-Exit status: 0 every file read cleanly; 1 a file has errors or cannot be read, or nothing
-was found; 2 usage error.
-]]
 
 local function out(s) core.write(s .. "\n") end
 local function err(s) io.stderr:write(s .. "\n") end
@@ -130,15 +113,9 @@ local function as_json(s, info)
   return o
 end
 
-function M.main(args)
-  local paths, want_json = {}, false
-  for _, a in ipairs(args or {}) do
-    if a == "--json" then want_json = true
-    elseif a == "-h" or a == "--help" then out(M.USAGE); return 0
-    elseif a:sub(1, 1) == "-" and a ~= "-" then err("runwatch inspect: unknown option '" .. a .. "'\n" .. M.USAGE); return 2
-    else paths[#paths + 1] = a end
-  end
-  if #paths == 0 then err("runwatch inspect: no PATH given\n" .. M.USAGE); return 2 end
+-- main(options, paths) -> exit status (options: cli/spec.lua)
+function M.main(o, paths)
+  local want_json = o.json == true
   local status = 0
   local results = {}
   local first = true

@@ -1,35 +1,11 @@
--- `runwatch status [--state PATH] [--json]`: the daemon, its watches, rules, alerts and request budget, read from the state store (read-only, works while the daemon runs).
+-- `runwatch status [--state PATH] [--json]` (options declared in cli/spec.lua): the daemon, its watches, rules, alerts and request budget, read from the state store (read-only, works while the daemon runs).
 local core = require "runwatch.core"
 local json = require "runwatch.json"
 
 local M = {}
 
-M.USAGE = [[
-usage: runwatch status [--state PATH] [--json]
-
-Shows what the daemon using this state store records: the daemon itself, each watch (project,
-interval, age of the last tick, running runs, requests per tick), each rule with its pending
-and firing alerts (the firing ones listed), and the request budget per host.
-
-Options:
-  --state PATH   the state store (default $XDG_STATE_HOME/runwatch/state.db)
-  --json         print one JSON document instead
-  -h, --help     this help
-]]
-
 local function err(msg) io.stderr:write(core.redact("runwatch status: " .. msg .. "\n")) end
 local function out(s) core.write(s) end
-
--- parse(args) -> {json = bool, help = bool}, or nil, message
-function M.parse(args)
-  local o = {}
-  for _, a in ipairs(args or {}) do
-    if a == "--json" then o.json = true
-    elseif a == "-h" or a == "--help" then o.help = true
-    else return nil, (a:sub(1, 1) == "-" and "unknown option '" or "unexpected argument '") .. a .. "'" end
-  end
-  return o
-end
 
 local function null(v) if v == json.null then return nil end return v end
 
@@ -245,15 +221,8 @@ local function render(doc, now)
   return table.concat(o)
 end
 
--- main(args) -> exit status: 0, 1 when the store cannot be read, 2 for a usage error
-function M.main(args)
-  local o, perr = M.parse(args)
-  if not o then
-    err(perr)
-    io.stderr:write(M.USAGE)
-    return 2
-  end
-  if o.help then out(M.USAGE) return 0 end
+-- main(options) -> exit status: 0, 1 when the store cannot be read (options: cli/spec.lua)
+function M.main(o)
   local state = require "runwatch.state"
   local ok, e = pcall(function()
     state.open(nil, {readonly = true})

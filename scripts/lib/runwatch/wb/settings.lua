@@ -1,5 +1,5 @@
--- W&B settings as the SDK resolves them: the API key (explicit, WANDB_API_KEY, then the netrc
--- entry for the base URL's host:port), WANDB_BASE_URL, WANDB_ENTITY, WANDB_PROJECT, the
+-- W&B settings as the SDK resolves them: the API key (explicit, WANDB_API_KEY, a systemd
+-- credential, then the netrc entry for the base URL's host:port), WANDB_BASE_URL, WANDB_ENTITY, WANDB_PROJECT, the
 -- settings files. The key is registered for redaction the moment it is read.
 local core = require "runwatch.core"
 
@@ -141,9 +141,17 @@ function M.resolve(o)
   elseif os.getenv("WANDB_API_KEY") and os.getenv("WANDB_API_KEY") ~= "" then
     s.api_key, s.key_source = os.getenv("WANDB_API_KEY"), "WANDB_API_KEY"
   else
-    local path = M.netrc_path()
-    local pw = M.netrc_password(path, (M.netloc(s.base_url)))
-    if pw then s.api_key, s.key_source = pw, path end
+    -- a systemd credential (LoadCredential=wandb_api_key:FILE in runwatch@.service's drop-in)
+    local cdir = os.getenv("CREDENTIALS_DIRECTORY")
+    local cred = cdir and cdir ~= "" and read_file(cdir .. "/wandb_api_key")
+    cred = cred and cred:gsub("%s+$", "")
+    if cred and cred ~= "" then
+      s.api_key, s.key_source = cred, "systemd credential wandb_api_key"
+    else
+      local path = M.netrc_path()
+      local pw = M.netrc_password(path, (M.netloc(s.base_url)))
+      if pw then s.api_key, s.key_source = pw, path end
+    end
   end
   if s.api_key then core.add_secret(s.api_key) end
   return s
