@@ -50,7 +50,10 @@ touch "$tmp/files/alerts.lua" "$tmp/files/notes.txt" "$tmp/files/rules/a.lua"
 
 # commands
 expect_words ex :: export
-expect_words "" :: run once check status log inspect export help
+# every command --help lists (the table's rows), and nothing else
+commands=$($RW $LIB --help | sed -n '/^Commands:/,/^$/s/^  \([a-z][a-z-]*\) .*/\1/p')
+[ "$(echo "$commands" | wc -w)" -ge 8 ] && ok || bad "--help lists too few commands: [$commands]"
+expect_words "" :: $commands
 expect_words --state s.db st :: status
 expect_words help ex :: export
 # options: the command's own and the global ones, before or after the command

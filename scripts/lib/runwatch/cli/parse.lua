@@ -159,6 +159,11 @@ function M.parse(argv)
   elseif count < min then
     r.err = as.missing or ("no " .. as.name .. " given")
   end
+  for _, o in ipairs(r.cmd.options or {}) do
+    if not r.err and o.required and r.options[key_of(o)] == nil then
+      r.err = string.format("%s %s is required", o.name, o.value or "")
+    end
+  end
   return r
 end
 

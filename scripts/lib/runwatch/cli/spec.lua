@@ -150,6 +150,33 @@ M.commands = {
    exit = {{0, "exported"}, {1, "the export failed (W&B or the output file)"}, {2, "usage error"}},
    examples = {{"runwatch export my-team/my-project -o runs.csv", "the runs table as CSV"},
                {"runwatch export --local wandb --history loss,acc -o hist.jsonl", "local runs' metrics, one row per step"}}},
+  {name = "backtest", module = "runwatch.commands.backtest",
+   args = {{name = "SCRIPT", min = 1, max = 1, complete = "script",
+            missing = "no script given (the rules to replay)"}},
+   summary = "replay a project's history through a script's rules, performing nothing",
+   description = "Replays the exact history of the project's runs (finished ones too) through " ..
+     "every rule of SCRIPT, in step order, with the same rule engine a watch uses, and prints per " ..
+     "rule: runs evaluated, runs fired, each fired run's first firing (step, time, value), the " ..
+     "time from the first offending value to the firing, and the runs that fired but finished " ..
+     "(likely false positives). Nothing is performed: no notification, no write to W&B, and the " ..
+     "state file is not touched (a throwaway one is used). Rules are applied to the runs of " ..
+     "--project whatever their watches say.",
+   options = {
+     {name = "--project", value = "ENTITY/PROJECT", required = true,
+      help = "the runs to replay (required; local runs: local/PROJECT with --local)"},
+     {name = "--since", value = "DURATION", help = "only runs created within it, e.g. 30d, 12h (default: all)"},
+     {name = "--filters", value = "JSON", help = "MongoDB-style filter, as api.runs takes it, e.g. '{\"state\": \"finished\"}'"},
+     {name = "--json", help = "print one JSON document instead"},
+     {name = "--html", value = "FILE", complete = "file", help = "also write an HTML report: per fired run, the metric curve and the firings"},
+     {name = "--per-page", value = "N", type = "integer", min = 1, max = 1000, help = "runs per request, 1 to 1000 (default 1000)"},
+     {name = "--progress", help = "always show the progress bar on stderr (default: when stderr is a terminal; RW_PROGRESS=1 or 0 forces it on or off)"},
+     {name = "--no-progress", key = "progress", set = false, help = "never show the progress bar"},
+   },
+   exit = {{0, "the report was made"},
+           {1, "no runs matched, a bad filter, a missing project, or a request failed"},
+           {2, "usage error, or the script failed to load"}},
+   examples = {{"runwatch backtest rules.lua --project my-team/my-project --since 30d", "what the rules would have fired in the last 30 days"},
+               {"runwatch backtest rules.lua --local wandb --project local/demo --html bt.html", "local runs, with an HTML report"}}},
   {name = "help", print = "help",
    args = {{name = "COMMAND", max = 1, complete = "command"}},
    summary = "show the help of runwatch or of one command",

@@ -24,70 +24,14 @@ local prelude = require "runwatch.prelude"
 
 local M = {}
 
-M.USAGE = [[
-usage: runwatch backtest SCRIPT --project ENTITY/PROJECT [options]
-
-Replays the exact history of the project's runs (finished ones too) through every rule of
-SCRIPT, in step order, with the same rule engine a watch uses, and prints per rule: runs
-evaluated, runs fired, each fired run's first firing (step, time, value), the time from the
-first offending value to the firing, and the runs that fired but finished (likely false
-positives). Nothing is performed: no notification, no write to W&B, and the state file is not
-touched (a throwaway one is used). Rules are applied to the runs of --project whatever their
-watches say.
-
-Options:
-  --project ENTITY/PROJECT   the runs to replay (required; local runs: local/PROJECT with --local)
-  --since DURATION           only runs created within it, e.g. 30d, 12h (default: all)
-  --filters JSON             MongoDB-style filter, as api.runs takes it, e.g. '{"group": "sweep-3"}'
-  --json                     print one JSON document instead of the text report
-  --html FILE                also write an HTML report: per fired run, the metric and the firings
-  --per-page N               runs per listing request, 1 to 1000 (default 1000)
-  --[no-]progress            progress on stderr (default: when stderr is a terminal)
-  -h, --help                 this help
-
-Exit status: 0 the report was made; 1 no runs matched, a bad filter, a missing project, or a
-request failed; 2 usage error or the script failed to load.
-]]
 
 local function err(msg) io.stderr:write(core.redact("runwatch backtest: " .. msg .. "\n")) end
 local function null(v) if v == json.null then return nil end return v end
 
--- parse(args) -> options, or nil, message
-function M.parse(args)
-  local o = {}
-  local i = 1
-  local VALUED = {["--project"] = "project", ["--since"] = "since", ["--filters"] = "filters", ["--html"] = "html",
-    ["--per-page"] = "per_page"}
-  while i <= #args do
-    local a = args[i]
-    local name, inline = a:match("^(%-%-[%w-]+)=(.*)$")
-    name = name or a
-    if name == "-h" or name == "--help" then o.help = true
-    elseif name == "--json" then o.json = true
-    elseif name == "--progress" then o.progress = true
-    elseif name == "--no-progress" then o.progress = false
-    elseif VALUED[name] then
-      local v = inline
-      if not v then
-        i = i + 1
-        v = args[i]
-        if v == nil then return nil, "option " .. name .. " needs a value" end
-      end
-      o[VALUED[name]] = v
-    elseif a:sub(1, 1) == "-" and a ~= "-" then
-      return nil, "unknown option '" .. a .. "'"
-    elseif not o.script then o.script = a
-    else return nil, "unexpected argument '" .. a .. "' (one script)" end
-    i = i + 1
-  end
-  if o.help then return o end
-  if not o.script then return nil, "no script given" end
-  if not o.project then return nil, "--project ENTITY/PROJECT is required" end
-  if o.per_page then
-    local n = math.tointeger(tonumber(o.per_page))
-    if not n or n < 1 or n > 1000 then return nil, "bad --per-page '" .. o.per_page .. "' (1 to 1000)" end
-    o.per_page = n
-  end
+-- options(o, args) -> the options (cli/spec.lua's backtest row, parsed) with the script and
+-- --since in seconds, or nil, message
+function M.options(o, args)
+  o.script = args[1]
   if o.since then
     local ok, secs = pcall(duration.parse, o.since, "--since", 1)
     if not ok then return nil, (tostring(secs):gsub("^[^:]*:%d+: ", "")) end
@@ -368,15 +312,10 @@ end
 
 -- }======
 
--- main(args) -> exit status
-function M.main(args)
-  local o, perr = M.parse(args)
-  if not o then
-    err(perr)
-    io.stderr:write(M.USAGE)
-    return 2
-  end
-  if o.help then core.write(M.USAGE) return 0 end
+-- main(options, args) -> exit status (options and args: cli/spec.lua's backtest row, parsed)
+function M.main(opts, args)
+  local o, perr = M.options(opts, args)
+  if not o then return require("runwatch.cli.parse").usage_error("backtest", perr) end
   local tmp = os.tmpname()
   local function cleanup()
     state.close()
