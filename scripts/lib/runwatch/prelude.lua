@@ -87,116 +87,30 @@ local function script_name(path)
   return path and (path:match("([^/]+)$") or path) or "(command line)"
 end
 
--- {====== check: compile, then lint what can be checked without running anything
+-- {====== check: compile, then lint what can be checked without running anything (lint.lua)
 
-local function line_of(src, pos)
-  local n = 1
-  for _ in src:sub(1, pos):gmatch("\n") do n = n + 1 end
-  return n
-end
-
--- Literal schedule arguments are validated as `runwatch check` would find them at run time.
-local function lint(path, src)
-  local problems = {}
+-- Literal schedule arguments are validated as they would be at run time; globals read but never
+-- defined (and not provided by runwatch) are warnings: most often a typo (evry).
+local function check_source(path, src)
   local okc, cronmod = pcall(require, "runwatch.cron")
-  if not okc then return {} end
-  local function add(pos, msg) problems[#problems + 1] = string.format("%s:%d: %s", path, line_of(src, pos), msg) end
-  for pos, fname, q, arg in src:gmatch("()%f[%w_]([%a_]+)%s*%(%s*([\"'])(.-)%3") do
-    if fname == "every" or fname == "after" or fname == "sleep" then
+  local checks = {
+    duration = function(arg)
       local ok, err = pcall(cronmod.duration, arg)
-      if not ok then add(pos, tostring(err):gsub("^[^:]*:%d+: ", "")) end
-    elseif fname == "cron" then
+      if not ok then return (tostring(err):gsub("^[^:]*:%d+: ", "")) end
+    end,
+    cron = function(arg)
       local ok, err = cronmod.valid(arg)
-      if not ok then add(pos, err)
-      elseif not cronmod.parse(arg):next(os.time(), "UTC") then
-        add(pos, string.format('bad cron expression "%s": it never fires', arg))
+      if not ok then return err end
+      if not cronmod.parse(arg):next(os.time(), "UTC") then
+        return string.format('bad cron expression "%s": it never fires', arg)
       end
-    end
+    end,
+  }
+  if not okc then checks = {duration = function() end, cron = function() end} end
+  local function known(name)
+    return G[name] ~= nil or lazy[name] ~= nil or name == "SCRIPT" or name == "_ENV"
   end
-  for pos, key, q, arg in src:gmatch("()%f[%w_%[]%[?[\"']?([%a_]+)[\"']?%]?%s*=%s*([\"'])(.-)%3") do
-    if key == "every" or key == "for" or key == "repeat" or key == "stale_after" then
-      local ok, err = pcall(cronmod.duration, arg)
-      if not ok then add(pos, tostring(err):gsub("^[^:]*:%d+: ", "")) end
-    end
-  end
-  return problems
-end
-
--- Globals a script reads but never defines, and that runwatch does not provide either: most
--- often a typo (evry, log.inof is not caught: only names). Found with a small tokenizer, so it
--- is a warning, never an error. Locals and parameters anywhere in the file count as defined.
-local KEYWORDS = {}
-for w in ("and break do else elseif end false for function goto if in local nil not or repeat return then true until while"):gmatch("%a+") do KEYWORDS[w] = true end
-
-local function strip(src)
-  -- remove comments and strings, keep line breaks (so positions keep their line)
-  local out, i, n = {}, 1, #src
-  while i <= n do
-    local c = src:sub(i, i)
-    local lvl = src:match("^%-%-%[(=*)%[", i)
-    if lvl then
-      local e = src:find("]" .. lvl .. "]", i, true) or n
-      out[#out + 1] = src:sub(i, e):gsub("[^\n]", " ")
-      i = e + #lvl + 2
-    elseif src:sub(i, i + 1) == "--" then
-      local e = src:find("\n", i, true) or n + 1
-      out[#out + 1] = string.rep(" ", e - i)
-      i = e
-    elseif src:match("^%[=*%[", i) then
-      local l = src:match("^%[(=*)%[", i)
-      local e = src:find("]" .. l .. "]", i, true) or n
-      out[#out + 1] = src:sub(i, e + #l + 1):gsub("[^\n]", " ")
-      i = e + #l + 2
-    elseif c == '"' or c == "'" then
-      local j = i + 1
-      while j <= n do
-        local d = src:sub(j, j)
-        if d == "\\" then j = j + 2 elseif d == c or d == "\n" then break else j = j + 1 end
-      end
-      out[#out + 1] = '""' .. string.rep(" ", math.max(0, j - i - 1))
-      i = j + 1
-    else
-      out[#out + 1] = c
-      i = i + 1
-    end
-  end
-  return table.concat(out)
-end
-
-local function undefined_globals(path, src)
-  local code = strip(src)
-  local defined = {}
-  for names in code:gmatch("local%s+function%s+([%a_][%w_]*)") do defined[names] = true end
-  for list in code:gmatch("local%s+([%a_][%w_%s,<>]*)") do
-    for name in list:gmatch("[%a_][%w_]*") do if not KEYWORDS[name] then defined[name] = true end end
-  end
-  for params in code:gmatch("function[%s%w_.:]*%(([^)]*)%)") do
-    for name in params:gmatch("[%a_][%w_]*") do defined[name] = true end
-  end
-  for list in code:gmatch("for%s+([%a_][%w_%s,]*)%s+in") do
-    for name in list:gmatch("[%a_][%w_]*") do defined[name] = true end
-  end
-  for name in code:gmatch("for%s+([%a_][%w_]*)%s*=") do defined[name] = true end
-  for name in code:gmatch("function%s+([%a_][%w_]*)%s*%(") do defined[name] = true end
-  -- assignments to plain names (globals of the script)
-  for pre, name in code:gmatch("([^.%w_:%s]?%s*)([%a_][%w_]*)%s*=[^=]") do defined[name] = true end
-  local warnings, seen = {}, {}
-  local pos = 1
-  for start, name in code:gmatch("()([%a_][%w_]*)") do
-    local before = code:sub(1, start - 1):match("([%.:]?)%s*$")
-    if before == "" and not KEYWORDS[name] and not defined[name] and G[name] == nil and lazy[name] == nil
-       and not seen[name] and name ~= "SCRIPT" and name ~= "_ENV" then
-      -- a table constructor key ({name = ...}) is not a read
-      local after = code:sub(start + #name):match("^%s*(.)")
-      local prev = code:sub(1, start - 1):match("([{,])%s*$")
-      if not (after == "=" and prev) and not (after == "=" and code:sub(start + #name):match("^%s*==") == nil) then
-        seen[name] = true
-        warnings[#warnings + 1] = string.format("%s:%d: warning: global '%s' is read but never defined (a typo?)",
-          path, line_of(code, start), name)
-      end
-    end
-  end
-  return warnings
+  return require("runwatch.lint").lint(path, src, known, checks)
 end
 
 -- }======
@@ -253,9 +167,14 @@ function load_one(path, code)
     -- every load error names the script (binary chunks, memory, the parser's limits say nothing)
     if not fn and not tostring(err):find(path, 1, true) then err = path .. ": " .. tostring(err) end
     if fn and opts.mode == "check" then
-      local problems = lint(path, src)
+      fn = nil                                   -- the compiled chunk is not needed: free it first
+      collectgarbage()
+      local problems, warnings = check_source(path, src)
       if #problems > 0 then return false, table.concat(problems, "\n") end
-      for _, w in ipairs(undefined_globals(path, src)) do core.log("warn", w) end
+      for _, w in ipairs(warnings) do core.log("warn", w) end
+      scripts[#scripts + 1] = {name = name, path = path, env = env}
+      core.write("ok  " .. path .. "\n")
+      return true
     end
   else
     fn, err = load(code, "=(command line)", "t", env)
