@@ -20,6 +20,18 @@ static void stop_deadline_cb(struct ev_loop *loop, ev_timer *w, int revents) {
   ev_break(loop, EVBREAK_ALL);
 }
 
+/* Stop signals also reach code that runs outside the loop (loading scripts, `check`'s lint):
+   the handler counts them and passes them on to libev (ev_feed_signal is async-signal-safe),
+   and the host's instruction hook stops a load that is under way when the count moves. */
+static volatile sig_atomic_t stop_signals, last_stop_signal;
+static void stop_signal_handler(int signo) {
+  stop_signals++;
+  last_stop_signal = signo;
+  ev_feed_signal(signo);
+}
+int rw_app_stop_signals(void) { return stop_signals; }
+int rw_app_last_stop_signal(void) { return last_stop_signal; }
+
 /* SIGINT/SIGTERM: no new ticks; in-flight requests get a grace period; a second signal ends
    at once. */
 static void stop_cb(struct ev_loop *loop, ev_signal *w, int revents) {
@@ -130,6 +142,16 @@ int rw_app_open(rw_app *app, rw_options *opt) {
   ev_signal_start(app->loop, &app->sigint);
   ev_signal_start(app->loop, &app->sigterm);
   ev_signal_start(app->loop, &app->sighup);
+  {
+    /* after libev's own handlers are in place: ours counts, then feeds the same watchers */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = stop_signal_handler;
+    sigfillset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+  }
   ev_unref(app->loop);
   ev_unref(app->loop);
   ev_unref(app->loop);   /* signal watchers never keep the loop alive */
@@ -151,7 +173,10 @@ int rw_app_open(rw_app *app, rw_options *opt) {
 
 /* Loads the scripts and runs the loop. Returns the exit status (0, 1 a job failed, 2 load). */
 int rw_app_run(rw_app *app) {
-  if (rw_host_load(app->host) != 0) return 2;
+  if (rw_host_load(app->host) != 0) {
+    if (app->host->load_interrupted) return 128 + rw_app_last_stop_signal();
+    return 2;
+  }
   rw_notify("READY=1\nSTATUS=running");   /* systemd's Type=notify: the scripts are loaded */
   ev_run(app->loop, 0);
   if (!app->stopping) rw_notify("STOPPING=1");

@@ -52,6 +52,12 @@ static void *host_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
 static void budget_hook(lua_State *L, lua_Debug *ar) {
   rw_host *h = rw_host_of(L);
   (void)ar;
+  if (h && h->loading && rw_app_stop_signals() != h->load_signals) {
+    /* a load (or `check`) is not inside the loop, so the loop's stop handler cannot run:
+       stop here (raised again at every hook until the load returns) */
+    h->load_interrupted = 1;
+    luaL_error(L, "interrupted by signal %d", rw_app_last_stop_signal());
+  }
   if (!h || h->slice_start <= 0 || h->slice_budget <= 0) return;
   if (rw_monotonic() - h->slice_start <= h->slice_budget && !h->slice_abort) return;
   h->slice_abort = 1;
@@ -72,6 +78,10 @@ static int msghandler(lua_State *L) {
     } else {
       msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
     }
+  }
+  {
+    rw_host *h = rw_host_of(L);
+    if (h && h->load_interrupted) return 1;   /* a stop, not a bug: no traceback */
   }
   luaL_traceback(L, L, msg, 1);
   return 1;
@@ -268,7 +278,22 @@ rw_host *rw_host_new(rw_app *app, char *err, size_t errlen) {
 
 /* Loads the prelude (which defines the globals scripts use) and then every script and -e chunk,
    each with its own _ENV, through runwatch.task's loader so the top level runs as a job. */
+static int host_load(rw_host *h);
 int rw_host_load(rw_host *h) {
+  int r;
+  h->loading = 1;
+  h->load_signals = rw_app_stop_signals();
+  r = host_load(h);
+  h->loading = 0;
+  if (h->load_interrupted) {
+    rw_log(RW_LOG_WARN, "loading stopped by signal %d", rw_app_last_stop_signal());
+    h->load_failed = 1;
+    return -1;
+  }
+  return r;
+}
+
+static int host_load(rw_host *h) {
   lua_State *L = h->L;
   rw_options *o = h->app->opt;
   int i, st, top = lua_gettop(L);
@@ -290,6 +315,10 @@ int rw_host_load(rw_host *h) {
       lua_pushstring(L, o->code[i - o->nscripts]);
     }
     st = rw_host_pcall(L, 2, 2);
+    if (h->load_interrupted) {
+      lua_settop(L, top);
+      return -1;
+    }
     if (st != LUA_OK || !lua_toboolean(L, -2)) {
       if (st == LUA_OK) rw_log(RW_LOG_ERROR, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "load failed");
       h->load_failed = 1;

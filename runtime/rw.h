@@ -53,6 +53,9 @@ typedef struct rw_host {
   int job_failures;           /* jobs that raised, for the exit status */
   int exit_status;            /* set by a Lua-side command (core.set_exit_status); -1 = none */
   int load_failed;
+  int loading;                /* rw_host_load is running: a stop signal interrupts it */
+  int load_signals;           /* rw_app_stop_signals() when the load began */
+  int load_interrupted;       /* a stop signal ended the load */
 } rw_host;
 
 struct rw_app {
@@ -81,6 +84,8 @@ int rw_app_run(rw_app *app);
 void rw_app_close(rw_app *app);
 rw_app *rw_app_of(lua_State *L);
 rw_host *rw_host_of(lua_State *L);
+int rw_app_stop_signals(void);       /* SIGINT/SIGTERM received so far (async-signal counter) */
+int rw_app_last_stop_signal(void);
 
 /* host.c */
 rw_host *rw_host_new(rw_app *app, char *err, size_t errlen);
