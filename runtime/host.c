@@ -68,6 +68,24 @@ static void budget_hook(lua_State *L, lua_Debug *ar) {
   luaL_error(L, "job exceeded its CPU budget of %.3g s", h->slice_budget);
 }
 
+/* Pushes runwatch.errors.describe(value at 1) when the library is loaded: 1 if it did. */
+static int describe_error(lua_State *L) {
+  int ok = 0;
+  lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  if (lua_getfield(L, -1, "runwatch.errors") == LUA_TTABLE &&
+      lua_getfield(L, -1, "describe") == LUA_TFUNCTION) {
+    lua_pushvalue(L, 1);
+    ok = lua_pcall(L, 1, 1, 0) == LUA_OK && lua_type(L, -1) == LUA_TSTRING;
+    if (ok) {
+      lua_replace(L, -3);   /* the result where _LOADED was; drop the errors table */
+      lua_pop(L, 1);
+      return 1;
+    }
+  }
+  lua_settop(L, 1);
+  return 0;
+}
+
 /* Traceback message handler (lua.c's msghandler). Non-string errors with __tostring are shown
    through it; tables (CommError values) are passed through unchanged for Lua to inspect. */
 static int msghandler(lua_State *L) {
@@ -75,6 +93,8 @@ static int msghandler(lua_State *L) {
   if (msg == NULL) {
     if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) {
       msg = lua_tostring(L, -1);
+    } else if (lua_type(L, 1) == LUA_TTABLE && describe_error(L)) {
+      msg = lua_tostring(L, -1);   /* error({...}): its fields, by runwatch.errors.describe */
     } else {
       msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
     }

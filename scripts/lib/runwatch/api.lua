@@ -11,6 +11,7 @@ local run_mod = require "runwatch.run"
 local runs_mod = require "runwatch.runs"
 local effects = require "runwatch.effects"
 local duration = require "runwatch.duration"
+local options = require "runwatch.options"
 
 local M = {}
 local Api = {}
@@ -36,22 +37,26 @@ end
 
 -- Api{base_url=, api_key=, entity=, project=, timeout=, deadline=, retry_base=, retry_cap=,
 --     rate=, burst=, concurrency=, max_size=, local_dir=} -> Api
-local function new_api(o, id)
+local KNOWN = options.set{"base_url", "api_key", "entity", "project", "timeout", "deadline",
+  "retry_base", "retry_cap", "rate", "burst", "concurrency", "max_size", "local_dir"}
+
+-- new_api(o, id, level): level is where errors point (the script that called Api or open)
+local function new_api(o, id, level)
   o = o or {}
-  if type(o) ~= "table" then error("bad argument #1 to 'Api' (table expected)", 3) end
-  local backend = o.backend
-  if not backend then
-    if o.local_dir then
-      backend = require("runwatch.local.backend").new(o.local_dir)
-    else
-      local d = duration.parse
-      backend = require("runwatch.wb.backend").new(o, {
-        timeout = o.timeout and d(o.timeout, "timeout", 2) or nil,
-        deadline = o.deadline and d(o.deadline, "deadline", 2) or nil,
-        retry_base = o.retry_base and d(o.retry_base, "retry_base", 2) or nil,
-        retry_cap = o.retry_cap and d(o.retry_cap, "retry_cap", 2) or nil,
-        rate = o.rate, burst = o.burst, concurrency = o.concurrency, max_size = o.max_size})
-    end
+  level = level or 3
+  if type(o) ~= "table" then error("bad argument #1 to 'Api' (table expected)", level) end
+  options.check("Api", o, KNOWN, level)
+  local backend
+  if o.local_dir then
+    backend = require("runwatch.local.backend").new(o.local_dir)
+  else
+    local d = duration.parse
+    backend = require("runwatch.wb.backend").new(o, {
+      timeout = o.timeout and d(o.timeout, "timeout", level) or nil,
+      deadline = o.deadline and d(o.deadline, "deadline", level) or nil,
+      retry_base = o.retry_base and d(o.retry_base, "retry_base", level) or nil,
+      retry_cap = o.retry_cap and d(o.retry_cap, "retry_cap", level) or nil,
+      rate = o.rate, burst = o.burst, concurrency = o.concurrency, max_size = o.max_size})
   end
   local self = setmetatable({_ = {backend = backend, cache = {}, lists = {}, settings = backend.settings or {}}}, ApiMT)
   -- effects name their api (an outbox entry outlives this object): the same scripts give the
@@ -62,7 +67,10 @@ local function new_api(o, id)
   return self
 end
 
-function M.Api(o) return new_api(o) end
+function M.Api(o)
+  local a = new_api(o, nil, 3)   -- not a tail call: errors point at the script's line
+  return a
+end
 
 -- open("local:DIR") / open("https://host") -> Api
 function M.open(spec, o)
@@ -73,7 +81,8 @@ function M.open(spec, o)
   if dir then copy.local_dir = dir
   elseif spec:match("^https?://") then copy.base_url = spec
   else error("bad api spec '" .. spec .. "' (local:DIR or an http(s) URL expected)", 2) end
-  return M.Api(copy)
+  local a = new_api(copy, nil, 3)
+  return a
 end
 
 local function defaults(self)
@@ -176,7 +185,17 @@ end
 M.default = get_default
 effects.default_api = get_default
 
+-- api.run(...) and api:run(...) on the module use the default api, made when the method is
+-- called (so a setting that cannot work raises inside the caller's pcall, not at the lookup)
 setmetatable(M, {__index = function(_, k)
+  local m = Api[k]
+  if type(m) == "function" then
+    return function(a, ...)
+      local d = get_default()
+      if a == M then return m(d, ...) end
+      return m(d, a, ...)
+    end
+  end
   return get_default()[k]
 end})
 

@@ -213,7 +213,7 @@ local function post(url, body, headers, what, idempotent)
         retryable = retry.retryable_status("webhook", res.status),
         sent_maybe = false}   -- the receiver answered that it did not take it
     end
-    return nil, {message = what .. ": " .. tostring(err), retryable = code ~= -1,
+    return nil, {message = what .. ": " .. tostring(err), retryable = retry.retryable_transport(code, err),
       sent_maybe = not CONNECT_FAILED[code]}
   end, {idempotent = idempotent, label = what .. " " .. origin(url)})
 end

@@ -28,5 +28,44 @@ end
 
 function M.is(v) return getmetatable(v) == CommError end
 
+local function repr(v)
+  local t = type(v)
+  if t == "string" then
+    if #v > 200 then v = v:sub(1, 200) .. "..." end
+    return (string.format("%q", v):gsub("\\\n", "\\n"))
+  elseif t == "number" or t == "boolean" then return tostring(v)
+  elseif t == "table" then return "{...}" end
+  return t
+end
+
+-- describe(v) -> one line for an error value that is not a string: its __tostring, else a
+-- table's fields (`{code = 5, msg = "boom"}`, sorted, at most 10; no metamethod runs), else
+-- its type. What `error({...})` in a script shows instead of "error object is a table value".
+function M.describe(v)
+  if type(v) == "string" then return v end
+  local mt = getmetatable(v)
+  if type(mt) == "table" and rawget(mt, "__tostring") then
+    local ok, s = pcall(tostring, v)
+    if ok and type(s) == "string" then return s end
+  end
+  if type(v) ~= "table" then return "(error object is a " .. type(v) .. " value)" end
+  local keys = {}
+  for k in next, v do keys[#keys + 1] = k end
+  table.sort(keys, function(a, b)
+    local ta, tb = type(a), type(b)
+    if ta ~= tb then return ta < tb end
+    if ta == "number" or ta == "string" then return a < b end
+    return tostring(a) < tostring(b)
+  end)
+  local parts = {}
+  for i = 1, math.min(#keys, 10) do
+    local k = keys[i]
+    local name = (type(k) == "string" and k:match("^[%a_][%w_]*$")) and k or ("[" .. repr(k) .. "]")
+    parts[#parts + 1] = name .. " = " .. repr(rawget(v, k))
+  end
+  if #keys > 10 then parts[#parts + 1] = "... (" .. (#keys - 10) .. " more)" end
+  return "error object {" .. table.concat(parts, ", ") .. "}"
+end
+
 M.CommError = CommError
 return M

@@ -3,6 +3,7 @@
 -- failures (DNS, refused, timeout, too large). Misuse raises.
 local raw = require "runwatch.http.raw"
 local task = require "runwatch.task"
+local options = require "runwatch.options"
 
 local M = {}
 
@@ -15,10 +16,30 @@ local function seconds(v, what)
   return secs
 end
 
+-- the options of a request; get() and post() take the same ones but the method, url and body
+local KNOWN = options.set{"method", "url", "headers", "body", "timeout", "connect_timeout",
+  "max_size", "output", "follow", "insecure"}
+local KNOWN_GET, KNOWN_POST = {}, {}
+for k in pairs(KNOWN) do
+  if k ~= "method" and k ~= "url" then KNOWN_GET[k] = true end
+  if k ~= "method" and k ~= "url" and k ~= "body" then KNOWN_POST[k] = true end
+end
+
+-- the options table of get/post, checked at the script's line (level 3 from here)
+local function check_opts(name, opts, known)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then
+    error(string.format("bad argument to 'http.%s' (table of options expected, got %s)", name, type(opts)), 3)
+  end
+  options.check("http." .. name, opts, known, 3)
+  return opts
+end
+
 local function do_request(opts)
   if type(opts) ~= "table" then
     error("bad argument #1 to 'request' (table expected, got " .. type(opts) .. ")", 3)
   end
+  options.check("http.request", opts, KNOWN, 3)
   local o = {}
   for k, v in pairs(opts) do o[k] = v end
   o.timeout = seconds(opts.timeout, "timeout")
@@ -55,7 +76,7 @@ end
 -- get(url [, opts])
 function M.get(url, opts)
   local o = {}
-  for k, v in pairs(opts or {}) do o[k] = v end
+  for k, v in pairs(check_opts("get", opts, KNOWN_GET)) do o[k] = v end
   o.method, o.url = "GET", url
   local res, err, code = do_request(o)
   return res, err, code
@@ -64,7 +85,7 @@ end
 -- post(url, body [, opts]) -- a table body is sent as JSON
 function M.post(url, body, opts)
   local o = {}
-  for k, v in pairs(opts or {}) do o[k] = v end
+  for k, v in pairs(check_opts("post", opts, KNOWN_POST)) do o[k] = v end
   o.method, o.url, o.body = "POST", url, body
   local res, err, code = do_request(o)
   return res, err, code

@@ -273,7 +273,14 @@ local function chart_section(s, out, level, nchart)
   -- one path per line, one point per data row that has finite x and y (a gap starts a new M)
   for i, l in ipairs(lines) do
     local color = M.PALETTE[(i - 1) % #M.PALETTE + 1]
+    -- a point with no neighbour in its stretch (a one-point series, or one between gaps) draws
+    -- no line, so its dot is shown always (class "lone") instead of only on hover
     local d, dots, npts, pen_down = {}, {}, 0, false
+    local seg_start, seg_len = 0, 0
+    local function end_segment()
+      if seg_len == 1 then dots[seg_start] = dots[seg_start]:gsub("^<circle ", '<circle class="lone" ') end
+      seg_len = 0
+    end
     for k = 1, l.rows do
       local xv, yv = l.xs[k], l.ys[k]
       if finite(xv) and finite(yv) then
@@ -283,10 +290,14 @@ local function chart_section(s, out, level, nchart)
         npts = npts + 1
         dots[#dots + 1] = string.format('<circle cx="%s" cy="%s" r="3"><title>%s: %s = %s, %s = %s</title></circle>',
           cx, cy, esc(l.name), esc(x), esc(num(xv)), esc(l.key or "y"), esc(num(yv)))
+        if seg_len == 0 then seg_start = #dots end
+        seg_len = seg_len + 1
       else
+        end_segment()
         pen_down = false
       end
     end
+    end_segment()
     -- markers = true: points only, always visible (firings on a metric's curve)
     out[#out + 1] = string.format('<g class="series%s" data-series="%s">', l.markers and " markers" or "", esc(l.name))
     out[#out + 1] = string.format('<path class="line" fill="none" stroke="%s" stroke-width="1.6" ' ..
@@ -325,6 +336,7 @@ svg.chart text{fill:#555}
 svg.chart .label{fill:#333;font-size:12px}
 svg.chart circle{opacity:0}
 svg.chart circle:hover{opacity:1}
+svg.chart circle.lone{opacity:1}
 svg.chart .markers circle{opacity:1;r:5px}
 svg.chart .line:hover{stroke-width:3}
 .legend{list-style:none;padding:0;margin:6px 0 0 70px;display:flex;flex-wrap:wrap;gap:4px 16px;font-size:12px}

@@ -38,6 +38,32 @@ M.policies = {
   },
 }
 
+-- Transport failures (libcurl's codes) that no repetition can cure, for every policy: an
+-- unsupported scheme (1), a malformed URL (3), too many redirects (47), TLS that cannot verify
+-- the peer or its own files (51 58 60 77 83 90 91), TLS spoken to a plain-HTTP port (35 with
+-- "wrong version number"), an answer over the size cap (-1). DNS failures, refused or reset
+-- connections and timeouts are retried.
+local PERMANENT_TRANSPORT = set{-1, 1, 3, 47, 51, 58, 60, 77, 83, 90, 91}
+
+-- retryable_transport(code, err) -> true when a failed transfer is worth repeating
+function M.retryable_transport(code, err)
+  if PERMANENT_TRANSPORT[code] then return false end
+  if code == 35 and tostring(err):find("wrong version number", 1, true) then return false end
+  return true
+end
+
+-- transport_hint(code, err) -> a sentence to add to the message of a permanent failure, or nil
+function M.transport_hint(code, err)
+  if code == 35 and tostring(err):find("wrong version number", 1, true) then
+    return "the server does not speak TLS: is it a plain http:// address?"
+  elseif code == 1 or code == 3 then
+    return "the URL cannot work: check its scheme and host"
+  elseif code == 51 or code == 60 or code == 83 then
+    return "the server's certificate did not verify"
+  end
+  return nil
+end
+
 -- policy(name_or_table) -> the policy (misuse raises)
 function M.policy(p)
   if type(p) == "table" then return p end

@@ -22,6 +22,7 @@ local conditions = require "runwatch.conditions"
 local windows = require "runwatch.windows"
 local groups = require "runwatch.alert_groups"
 local cohorts = require "runwatch.cohorts"
+local options = require "runwatch.options"
 
 local M = {}
 local rules = {}
@@ -69,15 +70,7 @@ local function check_notify(spec, where, level)
     end
   end
   if not kind then error(where .. ": unknown action (" .. NOTIFY_NAMES .. ")", level + 1) end
-  for k in pairs(spec) do
-    if not NOTIFY[kind][k] then
-      local allowed = {}
-      for a in pairs(NOTIFY[kind]) do allowed[#allowed + 1] = a end
-      table.sort(allowed)
-      error(string.format("%s: unknown option %q for a %s action (%s)", where, tostring(k), kind,
-        table.concat(allowed, ", ")), level + 1)
-    end
-  end
+  options.check(where .. " (" .. kind .. ")", spec, NOTIFY[kind], level + 1)
   if kind == "slack" or kind == "webhook" then kinds.check_url(spec[kind], where .. ": " .. kind, level + 1) end
   if spec.headers ~= nil then
     if type(spec.headers) ~= "table" then error(where .. ": headers must be a table", level + 1) end
@@ -418,9 +411,7 @@ end
 -- description=} -> Rule. Every option is checked here, at the script's line.
 function M.rule(spec)
   if type(spec) ~= "table" then error("bad argument #1 to 'rule' (table expected, got " .. type(spec) .. ")", 2) end
-  for k in pairs(spec) do
-    if not KNOWN[k] then error(string.format("rule: unknown option %q", tostring(k)), 2) end
-  end
+  options.check("rule", spec, KNOWN, 2)
   if type(spec.name) ~= "string" or spec.name == "" then error("rule: name is required (a non-empty string)", 2) end
   local name = spec.name
   if rules[name] then error("rule: two rules named '" .. name .. "'", 2) end

@@ -4,6 +4,7 @@
 local core = require "runwatch.core"
 local timer = require "runwatch.timer"
 local task = require "runwatch.task"
+local options = require "runwatch.options"
 
 local M = {}
 local all = {}                 -- every schedule handle, for status and stop
@@ -34,12 +35,34 @@ local function tick(s)
   s.task = task.new(s.fn, {script = s.script, job = s.name, budget = s.budget})
 end
 
+-- the options each kind takes (anything else is refused at the script's line)
+local KNOWN = {
+  every = options.set{"name", "cpu_budget", "jitter", "immediate"},
+  after = options.set{"name", "cpu_budget"},
+  cron = options.set{"name", "cpu_budget", "jitter", "tz"},
+}
+
+-- check_opts(kind, opts, level) -> opts (a table), raising at the script's line
+local function check_opts(kind, opts, level)
+  opts = opts or {}
+  if type(opts) ~= "table" then
+    error(string.format("bad argument #3 to '%s' (table of options expected, got %s)", kind, type(opts)), level + 1)
+  end
+  options.check(kind, opts, KNOWN[kind], level + 1)
+  if opts.name ~= nil and (type(opts.name) ~= "string" or opts.name == "") then
+    error(string.format("%s: name must be a non-empty string (got %s)", kind, type(opts.name)), level + 1)
+  end
+  if opts.immediate ~= nil and type(opts.immediate) ~= "boolean" then
+    error(string.format("%s: immediate must be true or false (got %s)", kind, type(opts.immediate)), level + 1)
+  end
+  return opts
+end
+
 local function new_schedule(kind, spec, fn, opts, level)
   if type(fn) ~= "function" then
     error(string.format("bad argument #2 to '%s' (function expected, got %s)", kind, type(fn)), level + 1)
   end
-  opts = opts or {}
-  if type(opts) ~= "table" then error(string.format("bad argument #3 to '%s' (table expected)", kind), level + 1) end
+  opts = check_opts(kind, opts, level + 1)
   local cur = task.current()
   local s = setmetatable({
     kind = kind, spec = tostring(spec), fn = fn, runs = 0, skipped = 0,
@@ -102,7 +125,7 @@ end
 -- minute and compares wall-clock time, so clock jumps and suspends do not shift the schedule.
 function M.cron(expr, fn, opts)
   if type(expr) ~= "string" then error("bad argument #1 to 'cron' (string expected, got " .. type(expr) .. ")", 2) end
-  opts = opts or {}
+  opts = check_opts("cron", opts, 2)
   local tz = opts.tz or "local"
   if tz ~= "local" and tz ~= "UTC" then error("bad option tz '" .. tostring(tz) .. "' (\"local\" or \"UTC\" expected)", 2) end
   local okp, c = pcall(require("runwatch.cron").parse, expr)

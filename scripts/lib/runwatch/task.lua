@@ -2,6 +2,7 @@
 -- the CPU budget per tick, and error isolation (a failing job is logged; the others go on).
 local core = require "runwatch.core"
 local timer = require "runwatch.timer"
+local errors = require "runwatch.errors"
 
 local M = {}
 
@@ -42,10 +43,7 @@ local function step(task, ...)
   end
   if not ok then
     local msg = first
-    if type(msg) ~= "string" then
-      local mt = getmetatable(msg)
-      msg = (mt and mt.__tostring) and tostring(msg) or ("(error object is a " .. type(msg) .. " value)")
-    end
+    if type(msg) ~= "string" then msg = errors.describe(msg) end
     local tb = debug.traceback(task.co, msg)
     coroutine.close(task.co)
     if msg:find("not enough memory", 1, true) then

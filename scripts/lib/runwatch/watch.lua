@@ -18,6 +18,7 @@ local diff = require "runwatch.diff"
 local api_mod = require "runwatch.api"
 local runs_mod = require "runwatch.runs"
 local fields = require "runwatch.fields"
+local options = require "runwatch.options"
 
 local M = {}
 local groups = {}          -- key -> poller group
@@ -489,8 +490,8 @@ end
 local function positive_int(v, what, max)
   if v == nil then return nil end
   if math.type(v) ~= "integer" or v < 1 or (max and v > max) then
-    error(string.format("watch: %s must be an integer from 1 to %s (got %s)", what, max and tostring(max) or "any",
-      tostring(v)), 3)
+    error(string.format("watch: %s must be %s (got %s)", what,
+      max and ("an integer from 1 to " .. max) or "a positive integer", tostring(v)), 3)
   end
   return v
 end
@@ -502,9 +503,7 @@ local function stale_opts(v)
     error("watch: stale must be a table {factor =, floor =, heartbeat =} or false (got " .. type(v) .. ")", 3)
   end
   local t = type(v) == "table" and v or {}
-  for k in pairs(t) do
-    if not STALE_KNOWN[k] then error(string.format("watch: unknown option stale.%s (factor, floor, heartbeat)", tostring(k)), 3) end
-  end
+  options.check("watch: stale", t, STALE_KNOWN, 3)
   local factor = t.factor or M.defaults.stale.factor
   if type(factor) ~= "number" or factor ~= factor or factor <= 0 or factor == math.huge then
     error("watch: stale.factor must be a positive number (got " .. (type(factor) == "string" and string.format("%q", factor) or tostring(factor)) .. ")", 3)
@@ -519,9 +518,7 @@ function M.is_watch(v) return getmetatable(v) == Watch end
 -- watch{project=, filters=, every=, id=, stale=, on_...=} -> Watch
 function M.watch(spec)
   if type(spec) ~= "table" then error("bad argument #1 to 'watch' (table expected, got " .. type(spec) .. ")", 2) end
-  for k in pairs(spec) do
-    if not KNOWN[k] then error(string.format("watch: unknown option %q", tostring(k)), 2) end
-  end
+  options.check("watch", spec, KNOWN, 2)
   for _, h in ipairs(HANDLERS) do
     if spec[h] ~= nil and type(spec[h]) ~= "function" then error("watch: " .. h .. " must be a function", 2) end
   end

@@ -98,15 +98,22 @@ function Client:attempt(body, op, timeout)
   self.stats.requests = self.stats.requests + 1
   if not res then
     -- an answer over the size cap will not get smaller on a retry
-    return nil, errors.new{message = err, op = op, exc = err, retryable = code ~= -1,
-      sent_maybe = not CONNECT_FAILED[code]}
+    local hint = retry.transport_hint(code, err)
+    return nil, errors.new{message = hint and (tostring(err) .. " (" .. hint .. ")") or err, op = op, exc = err,
+      retryable = retry.retryable_transport(code, err), sent_maybe = not CONNECT_FAILED[code]}
   end
   self.stats.bytes = self.stats.bytes + #res.body
   self.bucket:observe(res.headers)
   local status = res.status
   if status ~= 200 then
     local msg, errs = backend_message(res.body)
-    if status == 401 then
+    if status >= 300 and status < 400 then
+      -- never followed: the request carries the API key, which goes to the W&B origin only
+      local loc
+      for k, v in pairs(res.headers or {}) do if type(k) == "string" and k:lower() == "location" then loc = v end end
+      msg = string.format("W&B answered HTTP %d, a redirect%s: runwatch does not follow redirects with the API key; " ..
+        "set the base URL (WANDB_BASE_URL) to the address that answers", status, loc and (" to " .. tostring(loc)) or "")
+    elseif status == 401 then
       msg = "The API key you provided is either invalid or missing (" .. (msg or "unauthorized") .. ")"
     elseif status == 403 then
       msg = "Permission denied: you do not have access to this resource (" .. (msg or "forbidden") .. ")"
@@ -158,11 +165,11 @@ local function download_once(self, url, opts)
     local headers = {["User-Agent"] = "W&B Public Client runwatch/" .. core.version}
     if settings_mod.origin(url) == self.origin then headers["Authorization"] = self:auth_header() end
     local slot <close> = self.bucket:acquire()
-    local res, err = http.request{method = "GET", url = url, headers = headers,
+    local res, err, code = http.request{method = "GET", url = url, headers = headers,
       timeout = opts.timeout or self.timeout, output = opts.output, max_size = opts.max_size}
     slot:release()
     self.stats.requests = self.stats.requests + 1
-    if not res then return nil, err end
+    if not res then return nil, err, code end
     if res.status >= 300 and res.status < 400 and res.headers.location then
       local loc = res.headers.location
       if not loc:match("^https?://") then
@@ -183,11 +190,11 @@ function Client:download(url, opts)
   opts = opts or {}
   local last
   local res, e = retry.call("download", function()
-    local r, err = download_once(self, url, opts)
+    local r, err, code = download_once(self, url, opts)
     if r and not retry.retryable_status("download", r.status) then return r end
     last = r
     if r then return nil, {message = "HTTP " .. r.status, status = r.status, headers = r.headers, retryable = true} end
-    return nil, {message = tostring(err), retryable = err ~= "too many redirects" and not tostring(err):find("too large", 1, true)}
+    return nil, {message = tostring(err), retryable = err ~= "too many redirects" and retry.retryable_transport(code, err)}
   end, {label = "download " .. (settings_mod.origin(url) or "")})
   if res then return res end
   if last then return last end        -- the last answer, as before: callers look at its status

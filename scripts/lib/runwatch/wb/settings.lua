@@ -2,6 +2,7 @@
 -- credential, then the netrc entry for the base URL's host:port), WANDB_BASE_URL, WANDB_ENTITY, WANDB_PROJECT, the
 -- settings files. The key is registered for redaction the moment it is read.
 local core = require "runwatch.core"
+local errors = require "runwatch.errors"
 
 local M = {}
 M.DEFAULT_BASE_URL = "https://api.wandb.ai"
@@ -42,6 +43,8 @@ function M.netrc_path()
   if io.open(home .. "/_netrc") then return home .. "/_netrc" end
   return home .. "/.netrc"
 end
+
+local warned = {}   -- netrc files whose permissions were already checked
 
 -- Tokenises a netrc (whitespace separated, "quoted" tokens, # comments at line start) and
 -- returns the password of `machine` (or of `default`), and the file's permission warning.
@@ -85,8 +88,9 @@ function M.netrc_password(path, machine)
     else i = i + 1 end
   end
   local pw = found or default
-  if pw then
+  if pw and not warned[path] then
     local mode = core.file_mode(path)
+    warned[path] = true                  -- once per file, however many Api objects read it
     if mode and (mode & 0x3f) ~= 0 then   -- 077: readable or writable by group or others
       core.log("warn", string.format("%s is accessible by group or others (mode %o); run chmod 600 %s", path, mode, path))
     end
@@ -108,7 +112,7 @@ local function settings_files()
         if s then section = s
         elseif section == "default" then
           local k, v = line:match("^%s*([%w_]+)%s*=%s*(.-)%s*$")
-          if k then out[k] = v end
+          if k then out[k] = v; if k == "base_url" then out.base_url_source = "base_url in " .. p end end
         end
       end
     end
@@ -125,13 +129,38 @@ function M.check_key(key)
   return true
 end
 
+-- why_bad_url(url) -> nil for an http(s) URL with a host (and a port in range), else the reason
+function M.why_bad_url(url)
+  if type(url) ~= "string" then return "is not a string" end
+  if url:find("[%c%s]") then return "has a space or a control character" end
+  local scheme, rest = url:match("^(%a[%w+.-]*)://(.*)$")
+  if not scheme then return "is not a URL (http:// or https:// expected)" end
+  if scheme:lower() ~= "http" and scheme:lower() ~= "https" then
+    return "has the scheme " .. scheme .. ":// (http:// or https:// expected)"
+  end
+  local host = (rest:match("^([^/?#]*)") or ""):gsub("^.*@", "")
+  local name, port = host:match("^(.-):(%d*)$")
+  if name and (port == "" or tonumber(port) < 1 or tonumber(port) > 65535) then return "has a bad port" end
+  if (name or host) == "" then return "has no host" end
+  return nil
+end
+
 -- resolve(overrides) -> {base_url, api_key (may be nil), entity, project, key_source}
 function M.resolve(o)
   o = o or {}
   local files = settings_files()
   local s = {}
-  s.base_url = (o.base_url or os.getenv("WANDB_BASE_URL") or files.base_url or M.DEFAULT_BASE_URL):gsub("/+$", "")
-  if not M.netloc(s.base_url) then error("bad base_url '" .. s.base_url .. "' (http:// or https:// URL expected)", 3) end
+  local url, source = M.DEFAULT_BASE_URL, "the default base URL"
+  if o.base_url ~= nil then url, source = o.base_url, "base_url"
+  elseif os.getenv("WANDB_BASE_URL") and os.getenv("WANDB_BASE_URL") ~= "" then
+    url, source = os.getenv("WANDB_BASE_URL"), "WANDB_BASE_URL"
+  elseif files.base_url then url, source = files.base_url, files.base_url_source end
+  local why = M.why_bad_url(url)
+  if why then
+    -- a setting that can never work: a CommError at once, naming where it came from
+    errors.raise({message = string.format("%s %q %s", source, tostring(url), why), retryable = false}, 3)
+  end
+  s.base_url = url:gsub("/+$", "")
   s.entity = o.entity or os.getenv("WANDB_ENTITY") or files.entity
   s.project = o.project or os.getenv("WANDB_PROJECT") or files.project
   if s.entity == "" then s.entity = nil end
