@@ -1,10 +1,13 @@
 -- Progress on long work: a one-line bar on stderr (done/total, rate, ETA) when stderr is a terminal, nothing on a pipe.
 --
--- progress.wanted(opt [, to_stdout]) -> boolean: opt true/false forces it; otherwise RW_PROGRESS=1/0,
---   else on when stderr is a terminal (and stdout is not the same terminal carrying data).
--- progress.new{unit = "runs", extra = "rows"?, enabled = bool} -> bar or nil when disabled.
---   bar.done, bar.total (nil: unknown), bar.extra_count; bar:draw([final]) redraws at most 5 times
---   a second; bar:note(text [, final]) shows a free text line instead of the bar.
+-- progress.wanted(opt [, to_stdout]) -> boolean, forced: opt true/false forces it; otherwise
+--   RW_PROGRESS=1/0, else on when stderr is a terminal (and stdout is not the same terminal
+--   carrying data). `forced` is true when asked for explicitly (then no `delay` applies).
+-- progress.new{unit = "runs", extra = "rows"?, enabled = bool, delay = s?} -> bar or nil when
+--   disabled. bar.done, bar.total (nil: unknown), bar.extra_count; bar:draw([final]) redraws at
+--   most 5 times a second, and not before `delay` seconds (work that ends sooner shows nothing);
+--   bar:note(text [, final]) shows a free text line instead of the bar; bar:finish() draws the
+--   final line if the bar was ever shown; bar:clear() erases it (a transient bar).
 -- The ETA is shown only once it means something: at least MIN_ITEMS items done and MIN_SECONDS
 -- elapsed since the first one (the first items carry start-up costs -- connection, first page --
 -- so a rate taken from them predicts nonsense). Until then the bar says "ETA --:--".
@@ -17,9 +20,9 @@ M.MIN_SECONDS = 1.0
 
 function M.wanted(opt, to_stdout)
   if opt == false then return false end
-  if opt == true then return true end
+  if opt == true then return true, true end
   local env = os.getenv("RW_PROGRESS")
-  if env == "1" then return true end
+  if env == "1" then return true, true end
   if env == "0" then return false end
   local ok, err_tty = pcall(core.isatty, 2)
   if not ok or not err_tty then return false end
@@ -52,7 +55,7 @@ function M.new(o)
   if not o.enabled then return nil end
   local clock = o.clock or core.monotonic
   return setmetatable({t0 = clock(), last = -1, done = 0, extra_count = 0, total = o.total,
-    unit = o.unit or "items", extra = o.extra, first_at = nil, first_done = 0,
+    unit = o.unit or "items", extra = o.extra, first_at = nil, first_done = 0, delay = o.delay or 0,
     clock = clock, out = o.out or io.stderr}, Bar)
 end
 
@@ -100,9 +103,18 @@ end
 function Bar:draw(final)
   local now = self.clock()
   self:observe(now)
-  if not final and now - self.last < 0.2 then return end
+  if not final and (now - self.last < 0.2 or now - self.t0 < self.delay) then return end
   self.last = now
   self.out:write("\r", self:line(now, final), "\27[K", final and "\n" or "")
+end
+
+function Bar:finish()
+  if self.last >= 0 then self:draw(true) end
+end
+
+function Bar:clear()
+  if self.last >= 0 then self.out:write("\r\27[K") end
+  self.last = -1
 end
 
 function Bar:note(text, final)

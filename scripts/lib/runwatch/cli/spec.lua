@@ -119,7 +119,9 @@ M.commands = {
      "whether the log is complete, and the run's state as runwatch's local backend sees it. " ..
      "PATH is a .wandb file, a run directory (wandb/run-*), a wandb/ directory, or a directory " ..
      "of run directories.",
-   options = {{name = "--json", help = "one JSON array with an object per .wandb file (a file or PATH that cannot be read: an object with \"path\" and \"error\")"}},
+   options = {{name = "--json", help = "one JSON array with an object per .wandb file (a file or PATH that cannot be read: an object with \"path\" and \"error\")"},
+     {name = "--progress", help = "always show the progress bar on stderr (default: when stderr is a terminal and stdout is not; RW_PROGRESS=1 or 0 forces it on or off)"},
+     {name = "--no-progress", key = "progress", set = false, help = "never show the progress bar"}},
    exit = {{0, "every file read cleanly"}, {1, "a file has errors or cannot be read, or nothing was found"},
            {2, "usage error"}},
    examples = {{"runwatch inspect wandb/latest-run", "one run"},

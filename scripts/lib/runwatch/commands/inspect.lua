@@ -3,6 +3,7 @@ local core = require "runwatch.core"
 local json = require "runwatch.json"
 local wandbfile = require "runwatch.wandbfile"
 local fswatch = require "runwatch.fswatch"
+local progress = require "runwatch.progress"
 
 local M = {}
 
@@ -19,10 +20,10 @@ end
 local function iso(t) return t and os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(t)) or "?" end
 
 -- The .wandb files under a path, with the run's state from the local backend.
-local function collect(path)
+local function collect(path, show_progress)
   local st, e = fswatch.stat(path)
   if not st then return nil, e end
-  local backend = require("runwatch.local.backend").new(path)
+  local backend = require("runwatch.local.backend").new(path, {progress = show_progress})
   local ok, ids = pcall(backend.ids, backend, true)
   if not ok then return nil, tostring(ids) end
   local files = {}
@@ -120,13 +121,17 @@ function M.main(o, paths)
   local results = {}
   local first = true
   for _, p in ipairs(paths) do
-    local files, e = collect(p)
+    local files, e = collect(p, o.progress)
+    -- reading every file of a large tree takes a while: a bar on a terminal (stdout is data)
+    local on, forced = progress.wanted(o.progress, true)
+    local bar = files and progress.new{enabled = on, unit = "files", total = #files, delay = not forced and 0.5 or 0}
     if not files then
       err("runwatch inspect: " .. tostring(e))
       status = 1
       if want_json then results[#results + 1] = {path = p, error = tostring(e)} end
     else
-      for _, f in ipairs(files) do
+      for i, f in ipairs(files) do
+        if bar then bar.done = i - 1; bar:draw() end
         local s, ie = wandbfile.inspect(f.path)
         if not s then
           err("runwatch inspect: " .. tostring(ie))
@@ -143,6 +148,7 @@ function M.main(o, paths)
           end
         end
       end
+      if bar then bar.done = #files; bar:finish() end
     end
   end
   if want_json then out(json.encode(json.array(results), {indent = 2, sort_keys = true})) end

@@ -74,6 +74,7 @@ function M.new(dir, opts)
     dir = dir,
     abs = absolute(dir),
     live_window = opts.live_window or M.defaults.live_window,
+    progress = opts.progress,   -- the first listing's bar: true/false forces it, nil on a terminal
     settings = {entity = opts.entity or "local", project = opts.project or default_project(normalize(absolute(dir))),
       base_url = "local:" .. dir, local_dir = dir},
     dirs = {},            -- directory path -> {mtime, names, files = {names of *.wandb}}

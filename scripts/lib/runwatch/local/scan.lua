@@ -8,6 +8,7 @@ local json = require "runwatch.json"
 local errors = require "runwatch.errors"
 local wandbfile = require "runwatch.wandbfile"
 local fswatch = require "runwatch.fswatch"
+local progress = require "runwatch.progress"
 
 local M = {}
 local B = {}          -- methods installed into the backend
@@ -486,7 +487,19 @@ function B:refresh(id)
     return
   end
   self:discover()
-  for _, run in ipairs(self.order) do self:update_run(run) end
+  -- the first listing reads every run's log (thousands of runs: seconds), so on a terminal it
+  -- shows a transient bar after half a second; later refreshes read only new bytes
+  local bar
+  if not self.listed then
+    local on, forced = progress.wanted(self.progress, true)
+    bar = progress.new{enabled = on, unit = "runs", total = #self.order, delay = not forced and 0.5 or 0}
+  end
+  for i, run in ipairs(self.order) do
+    self:update_run(run)
+    if bar then bar.done = i; bar:draw() end
+  end
+  if bar then bar:clear() end
+  self.listed = true
   if self.subscribed then self:sync_watches() end
 end
 
