@@ -42,7 +42,7 @@ bad('watch: unknown option "imediate"', function() watch{project = "e/p", imedia
 bad('watch: max_rows must be a positive integer (got 0)', function() watch{project = "e/p", max_rows = 0} end)
 bad('watch: batch must be an integer from 1 to 100 (got 0)', function() watch{project = "e/p", batch = 0} end)
 bad('watch: stale.factor must be a positive number (got "five")', function() watch{project = "e/p", stale = {factor = "five"}} end)
-bad('watch: stale: unknown option "factr" (did you mean "factor"?', function() watch{project = "e/p", stale = {factr = 2}} end)
+bad('watch: unknown option "stale.factr" (did you mean "stale.factor"?', function() watch{project = "e/p", stale = {factr = 2}} end)
 local w = watch{project = "e/p"}
 bad('rule: unknown option "whn" (did you mean "when"?', function() rule{name = "r", watch = w, whn = nop} end)
 bad('notify must be a list of actions', function() rule{name = "r", watch = w, when = nop, notify = "not a url"} end)

@@ -40,7 +40,7 @@ run_bounded 20 2 $RW check $LIB "$s/locals.lua";       expect_match "$tmp/err" '
 printf 'local cfg = {}\nprint(cfg.missing.field)\n' > "$s/nilidx.lua"
 run_bounded 20 2 $RW run $LIB "$s/nilidx.lua";         expect_first_error "nilidx.lua:2: attempt to index a nil value \(field 'missing'\)"
 printf 'error({code = 42})\n' > "$s/errtable.lua"
-run_bounded 20 2 $RW once $LIB "$s/errtable.lua";      expect_match "$tmp/err" 'error object is a table value'; expect_match "$tmp/err" 'errtable.lua:1: in main chunk'
+run_bounded 20 2 $RW once $LIB "$s/errtable.lua";      expect_match "$tmp/err" 'error object \{code = 42\}'; expect_match "$tmp/err" 'errtable.lua:1: in main chunk'
 printf 'error(setmetatable({}, {__tostring = function() error("tostring fails too") end}))\n' > "$s/errts.lua"
 run_bounded 20 2 $RW once $LIB "$s/errts.lua";         expect_match "$tmp/err" 'errts.lua:1: tostring fails too'
 printf 'error(nil)\n' > "$s/errnil.lua"

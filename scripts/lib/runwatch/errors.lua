@@ -47,6 +47,7 @@ function M.describe(v)
   if type(mt) == "table" and rawget(mt, "__tostring") then
     local ok, s = pcall(tostring, v)
     if ok and type(s) == "string" then return s end
+    if not ok then return "error object whose __tostring failed: " .. (type(s) == "string" and s or type(s)) end
   end
   if type(v) ~= "table" then return "(error object is a " .. type(v) .. " value)" end
   local keys = {}

@@ -40,8 +40,9 @@ end
 
 -- check(where, t, known, level): raises `where: unknown option "x" (did you mean "y"?; known:
 -- a, b, c)` for the first unknown key of t (in sorted order, so the message is the same every
--- run). known is a set {name = true}; level is the error level as seen by check's caller.
-function M.check(where, t, known, level)
+-- run). known is a set {name = true}; level is the error level as seen by check's caller;
+-- prefix names a nested table's options in the message ("stale." -> unknown option "stale.flor").
+function M.check(where, t, known, level, prefix)
   local unknown
   for k in pairs(t) do
     if not known[k] then
@@ -51,8 +52,9 @@ function M.check(where, t, known, level)
   end
   if not unknown then return t end
   local hint = M.suggestion(unknown, known)
-  error(string.format("%s: unknown option %q (%sknown: %s)", where, unknown,
-    hint and string.format("did you mean %q? ", hint) or "", table.concat(sorted_names(known), ", ")),
+  prefix = prefix or ""
+  error(string.format("%s: unknown option %q (%sknown: %s)", where, prefix .. unknown,
+    hint and string.format("did you mean %q? ", prefix .. hint) or "", table.concat(sorted_names(known), ", ")),
     (level or 1) + 1)
 end
 

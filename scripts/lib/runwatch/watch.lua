@@ -503,7 +503,7 @@ local function stale_opts(v)
     error("watch: stale must be a table {factor =, floor =, heartbeat =} or false (got " .. type(v) .. ")", 3)
   end
   local t = type(v) == "table" and v or {}
-  options.check("watch: stale", t, STALE_KNOWN, 3)
+  options.check("watch", t, STALE_KNOWN, 3, "stale.")
   local factor = t.factor or M.defaults.stale.factor
   if type(factor) ~= "number" or factor ~= factor or factor <= 0 or factor == math.huge then
     error("watch: stale.factor must be a positive number (got " .. (type(factor) == "string" and string.format("%q", factor) or tostring(factor)) .. ")", 3)
