@@ -6,6 +6,9 @@ local schedule = require "runwatch.schedule"
 
 local M = {}
 local opts = core.options()
+-- the standard globals, before the prelude adds or replaces any (see M.global_names)
+local STD = {}
+for k, v in pairs(_G) do STD[k] = v end
 
 -- The W&B key (environment or netrc) is registered for redaction before any script runs, so
 -- nothing a script prints or logs can show it, even before it first uses the API.
@@ -82,6 +85,21 @@ local function redacting_print(...)
   core.write(table.concat(parts, "\t") .. "\n")
 end
 G.print = redacting_print
+
+-- global_names() -> the sorted names of the globals runwatch gives a script (added or replaced
+-- standard ones, the lazily loaded modules, SCRIPT): what runwatch.types must annotate
+function M.global_names()
+  local set = {SCRIPT = true}
+  for k, v in pairs(G) do
+    if type(k) == "string" and STD[k] ~= v and k ~= "_G" then set[k] = true end
+  end
+  for k in pairs(lazy) do set[k] = true end
+  set.debug = nil   -- the standard library minus sethook
+  local names = {}
+  for k in pairs(set) do names[#names + 1] = k end
+  table.sort(names)
+  return names
+end
 
 local function script_name(path)
   return path and (path:match("([^/]+)$") or path) or "(command line)"

@@ -179,6 +179,21 @@ M.commands = {
            {2, "usage error, or the script failed to load"}},
    examples = {{"runwatch backtest rules.lua --project my-team/my-project --since 30d", "what the rules would have fired in the last 30 days"},
                {"runwatch backtest rules.lua --local wandb --project local/demo --html bt.html", "local runs, with an HTML report"}}},
+  {name = "types", module = "runwatch.commands.types",
+   args = {{name = "DIR", max = 1, complete = "dir"}},
+   summary = "write editor annotations (lua-language-server) for scripts",
+   description = "Writes DIR/runwatch.lua, the LuaLS annotations of every global a script sees " ..
+     "and of every object it gets back (api, Run, watch, rule, conditions, http, json, state, " ..
+     "export, report, ...), and a .luarc.json in the current directory (the scripts' " ..
+     "workspace) that points lua-language-server at DIR, so an editor completes and checks " ..
+     "scripts. DIR defaults to .runwatch/types. An existing .luarc.json keeps its other " ..
+     "settings: DIR is added to its workspace.library. Needs no network and no state.",
+   options = {{name = "--luarc", value = "FILE", complete = "file",
+               help = "write the settings to FILE instead of ./.luarc.json"}},
+   exit = {{0, "written"}, {1, "a file could not be written, or the existing .luarc.json is not a JSON object"},
+           {2, "usage error"}},
+   examples = {{"runwatch types", "annotations in .runwatch/types, ./.luarc.json pointing at them"},
+               {"runwatch types ~/.local/share/runwatch/types --luarc scripts/.luarc.json", "another place"}}},
   {name = "help", print = "help",
    args = {{name = "COMMAND", max = 1, complete = "command"}},
    summary = "show the help of runwatch or of one command",
