@@ -163,6 +163,11 @@ static int http_request(lua_State *L) {
   int i;
   luaL_checktype(L, 1, LUA_TTABLE);
   luaL_checktype(L, 2, LUA_TFUNCTION);
+  {
+    /* the first transfer of the process loads libcurl (runtime/curl_lazy.c) */
+    char lerr[600];
+    if (rw_http_ensure(rw_host_of(L)->app, lerr, sizeof lerr) != 0) return luaL_error(L, "%s", lerr);
+  }
   r = lua_newuserdatauv(L, sizeof *r, 2);          /* 3 */
   r->req = NULL;
   r->h = rw_host_of(L);

@@ -121,19 +121,12 @@ int rw_app_open(rw_app *app, rw_options *opt) {
   memset(app, 0, sizeof *app);
   app->opt = opt;
   rw_notify_init();
-  if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-    rw_log(RW_LOG_ERROR, "curl_global_init failed");
-    return -1;
-  }
   app->loop = ev_default_loop(EVFLAG_AUTO);
   if (!app->loop) {
     rw_log(RW_LOG_ERROR, "cannot initialise libev");
     return -1;
   }
-  if (rw_http_init(app) != 0) {
-    rw_log(RW_LOG_ERROR, "cannot initialise libcurl multi");
-    return -1;
-  }
+  /* libcurl and the multi handle come with the first transfer (rw_http_ensure) */
   signal(SIGPIPE, SIG_IGN);
   ev_signal_init(&app->sigint, stop_cb, SIGINT);
   ev_signal_init(&app->sigterm, stop_cb, SIGTERM);
@@ -205,6 +198,6 @@ void rw_app_close(rw_app *app) {
   rw_http_cleanup(app);
   if (app->loop) ev_loop_destroy(app->loop);
   app->loop = NULL;
-  curl_global_cleanup();
+  rw_curl_unload();
   rw_log_clear_secrets();
 }

@@ -109,7 +109,10 @@ int rw_cli_parse(rw_cli *cli, int argc, char **argv, rw_options *opt) {
     return 2;
   }
   if (field_bool(L, res, "version")) {
-    printf("runwatch %s (%s, %s)\n", RW_VERSION, LUA_RELEASE, curl_version());
+    char err[600];
+    /* the one place outside a transfer that loads libcurl: to say which one a transfer gets */
+    printf("runwatch %s (%s, %s)\n", RW_VERSION, LUA_RELEASE,
+           rw_curl_load(err, sizeof err) == 0 ? curl_version() : err);
     return 0;
   }
   lua_getfield(L, res, "cmd");

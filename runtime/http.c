@@ -118,9 +118,15 @@ static void drain(rw_app *app) {
   }
 }
 
-int rw_http_init(rw_app *app) {
+/* The first transfer loads libcurl and makes the multi handle; later ones find it there. */
+int rw_http_ensure(rw_app *app, char *err, size_t errlen) {
+  if (app->multi) return 0;
+  if (rw_curl_load(err, errlen) != 0) return -1;
   app->multi = curl_multi_init();
-  if (!app->multi) return -1;
+  if (!app->multi) {
+    snprintf(err, errlen, "cannot initialise libcurl multi");
+    return -1;
+  }
   ev_timer_init(&app->curl_timer, curl_timer_cb, 0., 0.);
   app->curl_timer.data = app;
   curl_multi_setopt(app->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
@@ -135,7 +141,8 @@ int rw_http_init(rw_app *app) {
 
 /* Called with the loop alive: curl_multi_cleanup may still call sock_cb. */
 void rw_http_cleanup(rw_app *app) {
-  if (app->multi) curl_multi_cleanup(app->multi);
+  if (!app->multi) return;      /* no transfer ever started: libcurl was never loaded */
+  curl_multi_cleanup(app->multi);
   app->multi = NULL;
   ev_timer_stop(app->loop, &app->curl_timer);
 }

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <ev.h>
 #include <curl/curl.h>
+#include "curl_lazy.h"   /* every curl_* call through the lazily loaded table */
 #include <lua.h>
 
 #define RW_DEFAULT_MAX_BODY (256u * 1024u * 1024u)  /* response size cap unless a request says */
@@ -115,7 +116,7 @@ int rw_notifyf(const char *fmt, ...)
 /* http.c: libcurl multi + libev glue */
 typedef struct rw_http_req rw_http_req;
 typedef void (*rw_http_done_fn)(rw_http_req *req, void *ud);
-int rw_http_init(rw_app *app);
+int rw_http_ensure(rw_app *app, char *err, size_t errlen);  /* load libcurl, make the multi: 0 or -1 */
 void rw_http_cleanup(rw_app *app);
 
 #endif

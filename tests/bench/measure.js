@@ -34,6 +34,7 @@ for (let i = 2; i < process.argv.length; i++) {
   else if (a === '--profile') o.profile = true;
   else if (a === '--lib-dir') o.libDir = val();
   else if (a === '--no-baseline') o.noBaseline = true;
+  else if (a === '--check') o.check = true;
   else { console.error(`measure.js: unknown option ${a}`); process.exit(2); }
 }
 const only = new Set(o.only.split(','));
@@ -245,17 +246,38 @@ function repeatMeasure(label, cmd, args, n) {
     ok: runs.every((r) => r.status === 0) };
 }
 
+// paired(n, a, b): n rounds, each running a then b once, so both see the same moment of a
+// machine whose load moves; medians of each side
+function paired(n, a, b) {
+  const ra = [], rb = [];
+  for (let i = 0; i < n; i++) { ra.push(repeatMeasure(a[0], a[1], a[2], 1)); rb.push(repeatMeasure(b[0], b[1], b[2], 1)); }
+  const agg = (rs) => ({ n: rs.length, wall: median(rs.map((r) => r.wall)), wall_min: Math.min(...rs.map((r) => r.wall)),
+    cpu: median(rs.map((r) => r.cpu)), rss_kb: Math.max(...rs.map((r) => r.rss_kb)), ok: rs.every((r) => r.ok) });
+  return [agg(ra), agg(rb)];
+}
+
+function which(cmd) {
+  const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : null;
+}
+
 async function workloadD() {
   const n = SIZES.d.repeat;
-  progress(`(d) startup: runwatch once -e 'print(1)', ${n} times (median)`);
-  const rw = repeatMeasure('runwatch', o.runwatch, ['once', ...(o.libDir ? ['--lib-dir', o.libDir] : []), '-e', 'print(1)'], n);
+  progress(`(d) startup: runwatch once -e 'print(1)', ${n} times (median), paired with lua5.4 -e 'print(1)'`);
+  const rwArgsD = ['once', ...(o.libDir ? ['--lib-dir', o.libDir] : []), '-e', 'print(1)'];
+  const luabin = which('lua5.4');
+  let rw, lua = null;
+  if (luabin) [rw, lua] = paired(n, ['runwatch', o.runwatch, rwArgsD], ['lua', luabin, ['-e', 'print(1)']]);
+  else rw = repeatMeasure('runwatch', o.runwatch, rwArgsD, n);
+  if (lua) rw.lua = lua;
   const floor = repeatMeasure('true', '/bin/true', [], n);
   // the real interpreter, not a version manager's shell shim in front of it
   const pybin = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
   const py = repeatMeasure('python', pybin, ['-c', 'import json'], Math.min(n, 5));
   const pyreq = repeatMeasure('python-requests', pybin, ['-c', 'import requests'], Math.min(n, 5));
-  results.workloads.d = { runwatch: rw, bin_true: floor, python_json: py, python_requests: pyreq };
+  results.workloads.d = { runwatch: rw, lua5_4: lua, bin_true: floor, python_json: py, python_requests: pyreq };
   row('d', 'runwatch', { wall: rw.wall, requests: 0, bytes: 0, cpu: rw.cpu, rss_kb: rw.rss_kb }, `median of ${n}; min ${(rw.wall_min * 1000).toFixed(1)} ms`);
+  if (lua) row('d', "lua5.4 -e 'print(1)'", { wall: lua.wall, requests: 0, bytes: 0, cpu: lua.cpu, rss_kb: lua.rss_kb }, `median of ${n}, paired run by run with runwatch`);
   row('d', 'ref: /bin/true', { wall: floor.wall, requests: 0, bytes: 0, cpu: floor.cpu, rss_kb: floor.rss_kb }, 'process creation on this machine (the floor)');
   row('d', "ref: python3 -c 'import json'", { wall: py.wall, requests: 0, bytes: 0, cpu: py.cpu, rss_kb: py.rss_kb }, 'rough reference only, not the SDK');
   if (pyreq.ok) row('d', "ref: python3 -c 'import requests'", { wall: pyreq.wall, requests: 0, bytes: 0, cpu: pyreq.cpu, rss_kb: pyreq.rss_kb }, 'rough reference only, not the SDK');
@@ -415,7 +437,13 @@ async function main() {
   }
   if (only.has('d')) {
     const d = await workloadD();
-    verdicts.push({ w: '(d)', ratio: `${(d.wall * 1000).toFixed(1)} ms, ${(d.rss_kb / 1024).toFixed(1)} MB`, target: '< 20 ms and < 10 MB RSS', met: d.wall < 0.020 && d.rss_kb < 10 * 1024 });
+    if (d.lua) {
+      const r = d.wall / d.lua.wall;
+      verdicts.push({ w: '(d)', ratio: `${r.toFixed(2)}x lua5.4 (${(d.wall * 1000).toFixed(1)} vs ${(d.lua.wall * 1000).toFixed(1)} ms), ${(d.rss_kb / 1024).toFixed(1)} MB`,
+        target: '<= 2x lua5.4 and < 5 MB RSS', met: r <= 2 && d.rss_kb < 5 * 1024 });
+    } else {
+      verdicts.push({ w: '(d)', ratio: `${(d.wall * 1000).toFixed(1)} ms, ${(d.rss_kb / 1024).toFixed(1)} MB (no lua5.4 to compare with)`, target: '< 20 ms and < 5 MB RSS', met: d.wall < 0.020 && d.rss_kb < 5 * 1024 });
+    }
   }
   if (only.has('e')) {
     const e = await workloadE();
@@ -432,6 +460,11 @@ async function main() {
   process.stdout.write(`\nrunwatch bench: ${o.latency} ms latency per request, ${o.quick ? 'quick' : 'full'} sizes, ` +
     `${os.cpus().length} CPUs, load average ${results.loadavg_start.map((v) => v.toFixed(2)).join(' ')} -> ${results.loadavg_end.map((v) => v.toFixed(2)).join(' ')}, ` +
     `${results.total_secs.toFixed(0)} s\n\n${table}\n\nEvery number: ${path.join(OUT, 'results.json')}\n`);
+  // --check: for a release, not for CI (the machine's load moves the absolute numbers)
+  if (o.check && verdicts.some((v) => !v.met)) {
+    process.stdout.write(`check: ${verdicts.filter((v) => !v.met).map((v) => v.w).join(', ')} below target\n`);
+    process.exit(3);
+  }
 }
 
 main().catch((e) => { console.error(`measure.js: ${e.stack || e}`); process.exit(1); });

@@ -5,6 +5,7 @@
 #   tests/bench/run.sh --profile       # callgrind: where the CPU goes in (a) and (b), per 1,000 runs
 #   tests/bench/run.sh --lib-dir DIR   # runwatch loads its Lua library from DIR (A/B a library change)
 #   tests/bench/run.sh --no-baseline   # only the runwatch side (the baseline takes most of the time)
+#   tests/bench/run.sh --check         # exit 3 when a workload misses its target (before a release; not CI)
 #
 # Builds runwatch (cmake, build/), compiles the `measure` helper, starts the W&B test server
 # (tests/server) with a fixed latency per request (default 50 ms), then runs each workload with
@@ -30,7 +31,8 @@ while [ $# -gt 0 ]; do
     --profile) args+=(--profile); shift ;;
     --lib-dir) args+=(--lib-dir "$(cd "$2" && pwd)"); shift 2 ;;
     --no-baseline) args+=(--no-baseline); shift ;;
-    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --check) args+=(--check); shift ;;
+    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
