@@ -23,6 +23,7 @@ int luaopen_runwatch_wandbfile(lua_State *L);/* l_wandbfile.c: .wandb transactio
 int luaopen_runwatch_sqlite(lua_State *L);   /* l_sqlite.c: runwatch.Db/Stmt on SQLite */
 int luaopen_runwatch_fswatch(lua_State *L);  /* l_fswatch.c: runwatch.FsWatch on ev_stat, fs facts */
 int luaopen_runwatch_lock(lua_State *L);     /* l_lock.c: runwatch.Lock, one writer process per file */
+int luaopen_runwatch_digest(lua_State *L);   /* l_digest.c: MD5 of strings and files */
 
 /* Option-table field readers that raise "bad field 'name' (number expected, got string)". */
 lua_Number rw_opt_number(lua_State *L, int t, const char *field, lua_Number def);  /* may raise */

@@ -13,6 +13,7 @@ const rw_module rw_c_modules[] = {
   {"runwatch.sqlite", luaopen_runwatch_sqlite},
   {"runwatch.fswatch", luaopen_runwatch_fswatch},
   {"runwatch.lock", luaopen_runwatch_lock},
+  {"runwatch.digest", luaopen_runwatch_digest},
   /* RW_MODULES_END: add new modules above this line */
   {NULL, NULL}
 };

@@ -4,6 +4,7 @@
 const fs = require('fs');
 const crypto = require('crypto');
 const tjson = require('./tjson');
+const { Artifacts } = require('./artifacts');
 
 const DEFAULT_KEY = 'rwtest_0123456789abcdef0123456789abcdef01234567';
 const BASE_TIME = Date.parse('2024-03-01T00:00:00Z');
@@ -166,6 +167,7 @@ class Store {
     this.seq = 0;
     this.projectSeq = 0;
     this.fileSeq = 0;
+    this.artifacts = new Artifacts(this); // artifacts.js
   }
 
   // ---- fixtures
@@ -180,6 +182,7 @@ class Store {
       for (const s of p.sweeps || []) proj.sweeps.push(makeSweep(s, proj));
       for (const r of p.runs || []) this.addRun(proj, r);
     }
+    if (fx.artifacts) this.artifacts.load(fx.artifacts);
   }
 
   dropProject(p) {

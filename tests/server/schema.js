@@ -7,6 +7,7 @@ const { buildSchema, parse, validate, execute, Kind, valueFromASTUntyped, GraphQ
 const tjson = require('./tjson');
 const { compileFilter, parseOrder, compareEntries, fieldValues } = require('./filters');
 const { rowMembers, isoNow, b64 } = require('./data');
+const artifacts = require('./artifacts');
 
 const SDL = fs.readFileSync(path.join(__dirname, 'wandb-schema.graphql'), 'utf8') + '\n' +
   fs.readFileSync(path.join(__dirname, 'schema-extensions.graphql'), 'utf8');
@@ -458,6 +459,14 @@ const resolvers = {
   },
 };
 
+// artifacts.js's resolvers join these; File serves run files and artifact files (nodes with `afile`)
+const ART = artifacts.resolvers();
+for (const [typeName, fields] of Object.entries(ART.resolvers)) resolvers[typeName] = { ...(resolvers[typeName] || {}), ...fields };
+for (const [field, fn] of Object.entries(resolvers.File)) {
+  const art = ART.fileRes[field];
+  resolvers.File[field] = (n, a, ctx) => (n.afile ? art(n, a, ctx) : fn(n, a, ctx));
+}
+
 // ---------------------------------------------------------------- schema
 
 // The schema, optionally without some fields ("Run.updatedAt"): a W&B server whose schema lacks
@@ -475,6 +484,7 @@ function makeSchema(without = []) {
   }
   const schema = typeof sdl === 'string' ? buildSchema(sdl) : require('graphql').buildASTSchema(sdl);
   for (const [name, impl] of Object.entries(SCALARS)) Object.assign(schema.getType(name), impl);
+  for (const [typeName, fn] of Object.entries(ART.typeResolvers)) schema.getType(typeName).resolveType = fn;
   for (const [typeName, fields] of Object.entries(resolvers)) {
     const type = schema.getType(typeName);
     if (!type) throw new Error(`resolver for unknown type ${typeName}`);

@@ -210,6 +210,7 @@ class TestServer {
     if (this.resetMode) { req.socket.destroy(); return; }
 
     const kind = p === '/graphql' ? 'graphql' : p.startsWith('/files/') ? 'files' : p.startsWith('/storage/') ? 'storage'
+      : p.startsWith('/artifactsV2/') ? 'artifacts'
       : p.startsWith('/hooks/') ? 'hooks' : 'other';
     const { auth, user } = this.authOf(req);
     const entry = {
@@ -238,7 +239,7 @@ class TestServer {
     const action = rule ? rule.action : {};
     if (rule) entry.fault = describe(action);
 
-    if ((kind === 'graphql' || kind === 'files') && this.latency > 0) await sleep(this.latency);
+    if ((kind === 'graphql' || kind === 'files' || kind === 'artifacts') && this.latency > 0) await sleep(this.latency);
     if (action.delay_ms) await sleep(action.delay_ms);
 
     if (action.drop === 'before') {
@@ -319,7 +320,18 @@ class TestServer {
         }
         return { status: 200, headers: { 'Content-Type': file.mimetype }, body: file.data };
       }
+      case 'artifacts': {
+        if (req.method !== 'GET' && req.method !== 'HEAD') return gqlError(405, 'use GET for /artifactsV2');
+        if (entry.auth !== 'ok') return gqlError(401, 'user is not logged in');
+        const bytes = this.store.artifacts.serveAuthed(url.pathname.split('/').slice(2).map((s) => decodeURIComponent(s)));
+        if (!bytes) return json(404, { error: 'file not found' });
+        return { status: 200, headers: { 'Content-Type': 'application/octet-stream' }, body: bytes };
+      }
       case 'storage': {
+        if (url.pathname.startsWith('/storage/art/')) {
+          const hit = this.store.artifacts.serveStorage(url.pathname.slice('/storage/art/'.length), url.searchParams);
+          return { status: hit.status, headers: { 'Content-Type': hit.type }, body: hit.body };
+        }
         const token = url.pathname.slice('/storage/'.length);
         const hit = this.store.fileByToken(token);
         if (!hit) return json(404, { error: 'object not found' });
@@ -455,6 +467,12 @@ class TestServer {
         this.hookStatus.set(b.name === undefined ? '*' : String(b.name), Number(b.status) || 200);
         return json(200, { ok: true });
       }
+    }
+
+    if (what === 'artifacts') {
+      if (m === 'GET' && parts.length === 3) return json(200, this.store.artifacts.dump(parts[1], parts[2]));
+      if (m === 'POST' && parts.length === 2) return json(200, this.store.artifacts.admin(parts[1], input()));
+      throw new HttpError(400, 'use GET /_admin/artifacts/<entity>/<project> or POST /_admin/artifacts/<version|alias|corrupt|manifest|delete>');
     }
 
     if (what === 'schema' && m === 'POST') {

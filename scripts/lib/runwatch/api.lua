@@ -167,6 +167,18 @@ function Api.sweep(self, path)
   return s.cache[key]
 end
 
+-- api.artifact("entity/project/name:alias" [, {type =}]) -> Artifact; api.artifacts(project, type,
+-- collection [, {per_page =, order =}]) -> lazy versions; api.artifact_collections(project, type);
+-- api.artifact_types(project) (artifacts.lua; CommError when missing, as the SDK)
+function Api.artifact(self, name, o) return require("runwatch.artifacts").get(self, name, o) end
+function Api.artifacts(self, project, type_name, collection, o)
+  return require("runwatch.artifacts").versions(self, project, type_name, collection, o)
+end
+function Api.artifact_collections(self, project, type_name, o)
+  return require("runwatch.artifacts").collections(self, project, type_name, o)
+end
+function Api.artifact_types(self, project, o) return require("runwatch.artifacts").types(self, project, o) end
+
 -- api.flush() -- drop cached runs and lists; the next call reads from the server again
 function Api.flush(self)
   local s = rawget(self, "_")

@@ -357,6 +357,18 @@ function Run.file(self, name)
   return require("runwatch.files").one(s.api.backend, s.entity, s.project, s.attrs.id, name)
 end
 
+-- run:logged_artifacts{per_page = 100} / run:used_artifacts{...} -> lazy lists of Artifact
+-- (the versions this run logged / declared as inputs; artifacts.lua)
+function Run.logged_artifacts(self, o)
+  local s = st(self)
+  return require("runwatch.artifacts").of_run(s.api, s.entity, s.project, s.attrs.id, "logged", o)
+end
+
+function Run.used_artifacts(self, o)
+  local s = st(self)
+  return require("runwatch.artifacts").of_run(s.api, s.entity, s.project, s.attrs.id, "used", o)
+end
+
 -- run:delete{artifacts = false}: deletes the run on W&B. In dry-run the plan is printed and
 -- nothing is sent.
 function Run.delete(self, o)
