@@ -100,7 +100,7 @@ class Artifacts {
   // ---- fixtures: [{entity, project, type, name, description?, versions: [{files, aliases, metadata, ...}]}]
   load(list) {
     if (!Array.isArray(list)) throw new Error('"artifacts" must be a list of collections');
-    for (const c of list) for (const v of c.versions || []) this.addVersion({ ...c, ...v, versions: undefined, collection_description: c.description });
+    for (const c of list) for (const v of c.versions || []) this.addVersion({ ...c, ...v, description: v.description, versions: undefined, collection_description: c.description });
   }
 
   type(ap, name, createdAt) {

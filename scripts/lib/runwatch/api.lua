@@ -11,6 +11,7 @@ local run_mod = require "runwatch.run"
 local runs_mod = require "runwatch.runs"
 local effects = require "runwatch.effects"
 local duration = require "runwatch.duration"
+require "runwatch.artifact_writes"          -- installs the Artifact write methods
 local options = require "runwatch.options"
 
 local M = {}

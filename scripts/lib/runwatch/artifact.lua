@@ -1,5 +1,6 @@
 -- The Artifact object (one version, as wandb.Artifact shows a fetched one): fields from the SDK's
--- ArtifactFragment, files (lazy pages), one file's bytes, verified downloads, lineage.
+-- ArtifactFragment, files (lazy pages), one file's bytes, verified downloads, lineage. Its writes
+-- (save, add_aliases, remove_aliases, delete) are artifact_writes.lua's, installed by api.lua.
 local json = require "runwatch.json"
 local core = require "runwatch.core"
 local digest = require "runwatch.digest"
@@ -73,7 +74,33 @@ function M.new(api, node, o)
   a.source_name = a.source_collection .. ":" .. a.source_version
   a.is_link = a.entity ~= a.source_entity or a.project ~= a.source_project or a.collection ~= a.source_collection
   a.metadata = decode_metadata(node.metadata, a.qualified_name)
+  M.snapshot(a)
   return setmetatable(a, MT)
+end
+
+local function copy(list)
+  local out = {}
+  for i, v in ipairs(list) do out[i] = v end
+  return out
+end
+
+-- snapshot(a): what was loaded, for save() to send only what the script changed (metadata per
+-- key, as its JSON text)
+function M.snapshot(a)
+  local meta = {}
+  for k, v in pairs(a.metadata) do meta[k] = json.encode(v, {sort_keys = true}) end
+  a._loaded = {aliases = copy(a.aliases), description = a.description, tags = copy(a.tags), metadata = meta}
+end
+
+-- refresh(a, node): the fields of a version after a write (UpdateArtifact's answer)
+function M.refresh(a, node)
+  a.description = null(node.description)
+  a.metadata = decode_metadata(node.metadata, a.qualified_name)
+  a.tags = {}
+  for _, t in ipairs(null(node.tags) or {}) do a.tags[#a.tags + 1] = t.name end
+  a.updated_at = null(node.updatedAt) or a.updated_at
+  if node.aliases then a.aliases = M.aliases(node.aliases, a.collection, a.entity, a.project) end
+  M.snapshot(a)
 end
 
 -- ---------------------------------------------------------------- files

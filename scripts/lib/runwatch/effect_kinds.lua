@@ -7,11 +7,13 @@
 --           (webhooks carry the same Idempotency-Key every time)
 --   check   look first, and perform again only if it did not happen (a notes append)
 --   drop    never repeat it (W&B alerts, Slack messages, run deletion): at most once
+-- Artifacts: artifact_alias, artifact_unalias, artifact_update, artifact_delete.
 -- Adding a kind is one entry here plus its test; effects.lua owns the path they all take.
 local json = require "runwatch.json"
 local http = require "runwatch.http"
 local retry = require "runwatch.retry"
 local run_changes = require "runwatch.run_changes"
+local artifact_queries = require "runwatch.wb.artifact_queries"
 
 local K = {}
 
@@ -177,6 +179,183 @@ K.delete = {
   detail = function(p) return p.artifacts and "with artifacts" or "artifacts kept" end,
   preview = function(p) return {"  artifacts: " .. (p.artifacts and "deleted too" or "kept")} end,
   perform = function(p, d) d.backend:delete_run(p.storage_id, p.artifacts); return true end,
+}
+
+-- }======
+
+-- {====== artifact writes (issue 16): alias mutations and UpdateArtifact set absolute values, so
+-- repeating one is harmless (repeat); a version's deletion is at most once (drop). Payloads name
+-- the version by id and by "entity/project/collection:vN" (the target), as AddAliases needs both.
+
+local function check_artifact(p, level)
+  if type(p.api) ~= "string" then error("an artifact effect needs its api", level + 1) end
+  for _, k in ipairs({"id", "artifact", "entity", "project", "collection"}) do
+    if type(p[k]) ~= "string" or p[k] == "" then error("an artifact effect needs the artifact's " .. k, level + 1) end
+  end
+end
+
+-- an alias the SDK would accept (no '/' or ':', at most 128 characters) and not a version ("v3")
+local function check_alias(a, what, level)
+  if type(a) ~= "string" then error(what .. ": an alias must be a string, not a " .. type(a), level + 1) end
+  if a == "" then error(what .. ": an alias cannot be empty", level + 1) end
+  if #a > 128 then error(what .. ": alias '" .. a:sub(1, 20) .. "...' is longer than 128 characters", level + 1) end
+  if a:find("[/:]") then error(what .. ": alias '" .. a .. "' contains '/' or ':'", level + 1) end
+  if a:match("^v%d+$") then error(what .. ": '" .. a .. "' is a version, not an alias (versions cannot be moved)", level + 1) end
+end
+K.check_alias = check_alias
+
+local function alias_input(p)
+  local list = {}
+  for i, a in ipairs(p.aliases) do
+    list[i] = {alias = a, artifactCollectionName = p.collection, entityName = p.entity, projectName = p.project}
+  end
+  return {input = {aliases = list, artifactID = p.id}}
+end
+
+-- where an alias is now ("coll:v3"), or nil
+local function alias_holder(p, d, alias)
+  local data = d.backend:gql(artifact_queries.ArtifactMembershipByName, {entity = p.entity, project = p.project,
+    name = p.collection .. ":" .. alias}, {op = "ArtifactMembershipByName"})
+  local proj = null(data.project)
+  local m = proj and null(proj.artifactCollectionMembership)
+  return m and (p.collection .. ":v" .. tostring(m.versionIndex)) or nil
+end
+
+local function alias_kind(verb, doc, op, sign)
+  return {
+    verb = verb, on_ambiguous = "repeat",
+    check = function(p, level)
+      check_artifact(p, level + 1)
+      if type(p.aliases) ~= "table" or #p.aliases == 0 then error(verb .. ": at least one alias expected", level + 1) end
+      for _, a in ipairs(p.aliases) do check_alias(a, verb, level + 1) end
+    end,
+    dest = function(p) return "wandb:" .. p.api end,
+    target = function(p) return p.artifact end,
+    detail = function(p) return sign .. table.concat(p.aliases, " " .. sign) end,
+    preview = function(p, d)
+      local out = {}
+      for _, a in ipairs(p.aliases) do
+        local now = alias_holder(p, d, a)
+        out[#out + 1] = "  aliases: " .. sign .. a .. (now and (" (now on " .. now .. ")") or " (held by no version)")
+      end
+      return out
+    end,
+    perform = function(p, d)
+      local data = d.backend:gql(doc, alias_input(p), {op = op})
+      local r = null(data.result)
+      if not r or r.success ~= true then return nil, {message = op .. " was not accepted", retryable = false} end
+      return {aliases = p.aliases}
+    end,
+  }
+end
+
+K.artifact_alias = alias_kind("alias", artifact_queries.AddAliases, "AddAliases", "+")
+K.artifact_unalias = alias_kind("unalias", artifact_queries.DeleteAliases, "DeleteAliases", "-")
+
+local function fresh_artifact(p, d)
+  local data = d.backend:gql(artifact_queries.ArtifactByID, {id = p.id}, {op = "ArtifactByID"})
+  local a = null(data.artifact)
+  if not a or a.state == "DELETED" then
+    error(setmetatable({message = "artifact " .. p.artifact .. " not found", op = "ArtifactByID", retryable = false},
+      require("runwatch.errors").CommError), 0)
+  end
+  return a
+end
+
+local function decoded_metadata(text)
+  text = null(text)
+  local v = text and text ~= "" and json.decode(text) or nil
+  return type(v) == "table" and v or {}
+end
+
+local function show(v) if v == nil then return "(unset)" end return json.encode(v, {sort_keys = true}) end
+
+-- the change on a fresh read: {input = UpdateArtifactInput, lines = plan}; metadata key-level
+local function artifact_change(p, fresh)
+  local input, lines = {artifactID = p.id}, {}
+  if p.description ~= nil and p.description ~= null(fresh.description) then
+    input.description = p.description
+    lines[#lines + 1] = "  description: " .. show(null(fresh.description)) .. " -> " .. show(p.description)
+  end
+  local meta, changed = decoded_metadata(fresh.metadata), false
+  local keys = {}
+  for k in pairs(p.metadata_set or {}) do keys[#keys + 1] = k end
+  for _, k in ipairs(p.metadata_remove or {}) do keys[#keys + 1] = k end
+  table.sort(keys)
+  for _, k in ipairs(keys) do
+    local new = (p.metadata_set or {})[k]
+    if show(meta[k]) ~= show(new) then
+      lines[#lines + 1] = "  metadata." .. k .. ": " .. show(meta[k]) .. " -> " .. show(new)
+      meta[k] = new
+      changed = true
+    end
+  end
+  if changed then input.metadata = json.encode(json.object(meta)) end
+  local have = {}
+  for _, t in ipairs(null(fresh.tags) or {}) do have[t.name] = true end
+  local add, del = json.array({}), json.array({})
+  for _, t in ipairs(p.tags_add or {}) do
+    if not have[t] then add[#add + 1] = {tagName = t}; lines[#lines + 1] = "  tags: +" .. t end
+  end
+  for _, t in ipairs(p.tags_remove or {}) do
+    if have[t] then del[#del + 1] = {tagName = t}; lines[#lines + 1] = "  tags: -" .. t end
+  end
+  input.tagsToAdd, input.tagsToDelete = add, del
+  return {input = input, lines = lines, n = #lines}
+end
+
+K.artifact_update = {
+  verb = "artifact-update", on_ambiguous = "repeat",
+  check = function(p, level)
+    check_artifact(p, level + 1)
+    if p.description ~= nil and type(p.description) ~= "string" then error("artifact update: description must be a string", level + 1) end
+    if p.metadata_set ~= nil and type(p.metadata_set) ~= "table" then error("artifact update: metadata must be a table", level + 1) end
+    for k in pairs(p.metadata_set or {}) do
+      if type(k) ~= "string" then error("artifact update: metadata keys must be strings", level + 1) end
+    end
+    for _, k in ipairs(p.metadata_remove or {}) do
+      if type(k) ~= "string" then error("artifact update: metadata keys must be strings", level + 1) end
+    end
+    for _, t in ipairs(p.tags_add or {}) do
+      if type(t) ~= "string" or not t:match("^[%w_%-]+[%w_%- ]*$") or #t > 128 then
+        error("artifact update: tag " .. tostring(t) .. " is not letters, digits, '-', '_' and spaces", level + 1)
+      end
+    end
+  end,
+  dest = function(p) return "wandb:" .. p.api end,
+  target = function(p) return p.artifact end,
+  detail = function(p, res)
+    if res and res.lines then return #res.lines > 0 and table.concat(res.lines, "\n") or "(nothing to change)" end
+    return "description/metadata/tags"
+  end,
+  preview = function(p, d)
+    local c = artifact_change(p, fresh_artifact(p, d))
+    return c.n > 0 and c.lines or {"  (nothing to change)"}
+  end,
+  perform = function(p, d)
+    local c = artifact_change(p, fresh_artifact(p, d))
+    if c.n == 0 then return {lines = c.lines, unchanged = true} end
+    local data = d.backend:gql(artifact_queries.UpdateArtifact, {input = c.input}, {op = "UpdateArtifact"})
+    local r = null(data.result)
+    return {lines = c.lines, node = r and null(r.artifact)}
+  end,
+}
+
+K.artifact_delete = {
+  verb = "artifact-delete", on_ambiguous = "drop",
+  check = function(p, level)
+    check_artifact(p, level + 1)
+    if type(p.delete_aliases) ~= "boolean" then error("artifact delete: delete_aliases must be a boolean", level + 1) end
+  end,
+  dest = function(p) return "wandb:" .. p.api end,
+  target = function(p) return p.artifact end,
+  detail = function(p) return p.delete_aliases and "aliases deleted too" or "aliases kept" end,
+  preview = function(p) return {"  aliases: " .. (p.delete_aliases and "deleted too" or "kept (W&B refuses while the version has aliases)")} end,
+  perform = function(p, d)
+    d.backend:gql(artifact_queries.DeleteArtifact, {input = {artifactID = p.id, deleteAliases = p.delete_aliases}},
+      {op = "DeleteArtifact", idempotent = false})
+    return true
+  end,
 }
 
 -- }======
