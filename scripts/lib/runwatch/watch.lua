@@ -33,6 +33,8 @@ local HANDLERS = {"on_new_run", "on_state", "on_finish", "on_crash", "on_fail", 
 local KNOWN = {project = true, filters = true, every = true, id = true, api = true, stale = true,
   history = true, batch = true, per_page = true, cpu_budget = true, max_rows = true, name = true}
 for _, h in ipairs(HANDLERS) do KNOWN[h] = true end
+-- artifact events (artifact_watch.lua): watch{project =, artifacts = {type =, name =}, on_artifact_version =, on_alias =}
+KNOWN.artifacts, KNOWN.on_artifact_version, KNOWN.on_alias = true, true, true
 
 M.defaults = {every = 60, batch = 100, per_page = 500, max_rows = 1000,
   stale = {factor = 5, floor = 300, heartbeat = 600}}
@@ -550,6 +552,14 @@ function M.watch(spec)
   local id = spec.id or spec.name or string.format("%s:%s/%s#%d", script, entity, project, n + 1)
   for _, w in ipairs(watches) do
     if w.id == id then error("watch: two watches with the id '" .. id .. "' (give each an id)", 2) end
+  end
+  if spec.artifacts ~= nil or spec.on_artifact_version ~= nil or spec.on_alias ~= nil then
+    if spec.artifacts == nil then error("watch: on_artifact_version and on_alias need artifacts = {type =, name =}", 2) end
+    for _, h in ipairs(HANDLERS) do
+      if spec[h] ~= nil then error("watch: " .. h .. " watches runs; give artifact handlers a watch of their own", 2) end
+    end
+    return require("runwatch.artifact_watch").watch(spec, {api = api, entity = entity, project = project,
+      every = every, id = id, cpu_budget = cpu_budget})
   end
   local w = setmetatable({spec = spec, id = id, project = entity .. "/" .. project, every = every,
     api = api, stale = stale, cursors = {}, saved = {}, rules = {}, ticks = 0, errors = 0, script = script,
