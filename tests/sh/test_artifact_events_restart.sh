@@ -33,6 +33,7 @@ set -u
 S="--state $tmp/state.db"
 mk() { curl -s -X POST "\$RW_TEST_SERVER/_admin/artifacts/version" -d "{\"entity\":\"rw-team\",\"project\":\"vision\",\"type\":\"model\",\"name\":\"kill-model\",\"files\":{\"w.bin\":\"\$1\"},\"aliases\":[\"\$2\"]}" >/dev/null; }
 mk v0 start                       # exists before the watch: primed, never an event
+$RW once $LIB \$S "$tmp/d/daemon.lua" >> "$tmp/daemon.log" 2>&1   # the watch's first tick primes
 n=0
 for cycle in 1 2 3 4 5 6 7 8; do
   $RW run $LIB \$S "$tmp/d/daemon.lua" >> "$tmp/daemon.log" 2>&1 &

@@ -252,6 +252,25 @@ function Api.projects(entity, opts) end
 function Api.sweep(path) end
 ---Drops cached runs and lists.
 function Api.flush() end
+---@param name string   "entity/project/collection:alias" (or ":vN", a digest; no alias = latest)
+---@param opts? {type?: string}
+---@return runwatch.Artifact
+function Api.artifact(name, opts) end
+---@param project string   "entity/project"
+---@param type_name string
+---@param collection string
+---@param opts? {per_page?: integer, order?: string}
+---@return runwatch.Artifact[]
+function Api.artifacts(project, type_name, collection, opts) end
+---@param project string
+---@param type_name string
+---@param opts? {per_page?: integer, order?: string}
+---@return runwatch.ArtifactCollection[]
+function Api.artifact_collections(project, type_name, opts) end
+---@param project string
+---@param opts? {per_page?: integer}
+---@return {id: string, name: string, description?: string, created_at: string, collections: fun(self, opts?: table): runwatch.ArtifactCollection[]}[]
+function Api.artifact_types(project, opts) end
 
 ---The default api (from the environment, the netrc and --local), and constructors.
 ---@class runwatch.api: runwatch.Api
@@ -379,8 +398,100 @@ function Run:files(opts) end
 ---@param name string
 ---@return runwatch.File
 function Run:file(name) end
+---@param opts? {per_page?: integer}
+---@return runwatch.Artifact[]
+function Run:logged_artifacts(opts) end
+---@param opts? {per_page?: integer}
+---@return runwatch.Artifact[]
+function Run:used_artifacts(opts) end
 ---@private
 function Run:fetch_metadata() end
+
+---@class runwatch.Artifact   one version (docs/artifacts.md)
+---@field id string
+---@field name string            as asked ("mnist:best"), or "mnist:vN"
+---@field qualified_name string
+---@field entity string
+---@field project string
+---@field collection string
+---@field version string         "vN"
+---@field aliases string[]       without vN; change and save(), or add_aliases/remove_aliases
+---@field type string
+---@field description? string
+---@field metadata table
+---@field state string
+---@field size? integer
+---@field digest? string
+---@field commit_hash? string
+---@field file_count? integer
+---@field created_at string
+---@field updated_at string
+---@field tags string[]
+---@field history_step? integer
+---@field ttl? integer
+---@field source_entity string
+---@field source_project string
+---@field source_collection string
+---@field source_version string
+---@field source_name string
+---@field is_link boolean
+local Artifact = {}
+---@param opts? {names?: string[], per_page?: integer}
+---@return runwatch.ArtifactFile[]
+function Artifact:files(opts) end
+---@param path string
+---@return runwatch.ArtifactFile
+function Artifact:file(path) end
+---@param dir? string   default ./artifacts/<source_name>
+---@param opts? {path_prefix?: string, concurrency?: integer}
+---@return string dir, {downloaded: integer, skipped: integer, bytes: integer, references: integer} stats
+function Artifact:download(dir, opts) end
+---@return {path: string, digest: string, size?: integer, ref?: string}[]
+function Artifact:manifest() end
+---@return runwatch.Run?
+function Artifact:logged_by() end
+---@return runwatch.Run[]
+function Artifact:used_by() end
+---@param ... string
+---@return true
+function Artifact:add_aliases(...) end
+---@param ... string
+---@return true
+function Artifact:remove_aliases(...) end
+---@return boolean
+function Artifact:save() end
+---@param opts? {delete_aliases?: boolean}
+---@return true
+function Artifact:delete(opts) end
+
+---@class runwatch.ArtifactFile
+---@field name string   the path inside the artifact
+---@field size? integer
+---@field digest? string
+---@field md5? string
+---@field url? string
+---@field direct_url? string
+---@field mimetype? string
+---@field updated_at? string
+local ArtifactFile = {}
+---@return string   the bytes, checked against the digest
+function ArtifactFile:read() end
+
+---@class runwatch.ArtifactCollection
+---@field id string
+---@field name string
+---@field type string
+---@field description? string
+---@field created_at string
+---@field updated_at? string
+---@field tags string[]
+---@field entity string
+---@field project string
+---@field is_sequence boolean
+local ArtifactCollection = {}
+---@param opts? {per_page?: integer, order?: string}
+---@return runwatch.Artifact[]
+function ArtifactCollection:versions(opts) end
 
 ---@class runwatch.File
 ---@field name string
@@ -466,6 +577,9 @@ function Sweep:best_run(metric, order) end
 ---@field on_killed? fun(run: runwatch.Run)
 ---@field on_stale? fun(run: runwatch.Run, info: runwatch.StaleInfo)
 ---@field on_recover? fun(run: runwatch.Run, info: table)
+---@field artifacts? {type: string, name?: string|string[]}   an artifact watch (docs/artifacts.md)
+---@field on_artifact_version? fun(artifact: runwatch.Artifact)
+---@field on_alias? fun(artifact: runwatch.Artifact, added: string[], removed: string[])
 
 ---@class runwatch.Watch
 local Watch = {}
