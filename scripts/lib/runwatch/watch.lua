@@ -4,6 +4,8 @@
 -- each run's durable cursor. Events: on_new_run, on_state (+ on_finish/on_crash/on_fail/
 -- on_killed), on_history (every row exactly once, restarts included), on_summary, on_tags,
 -- on_stale / on_recover (steps stopped advancing; heartbeat alive = "silent", gone = "dead").
+-- Over 600 lines: the poller (Group) and the watch handle share the cursor and tick state; the
+-- split would pass that state between two files for no reader's benefit.
 local core = require "runwatch.core"
 local json = require "runwatch.json"
 local task = require "runwatch.task"
@@ -54,6 +56,18 @@ local function decode_summary(s)
 end
 
 -- Median of a list of numbers (the run's recent step cadence)
+-- ahead(fn): starts fn now as a quiet sub-job and returns a function that waits for it and
+-- gives its result, or raises its error in the waiting job (a failed poll still fails the tick)
+local function ahead(fn)
+  local out
+  local t = task.new(function() out = fn() end, {quiet = true})
+  return function()
+    t:wait()
+    if not t.ok then error(t.errvalue or t.err, 0) end
+    return out
+  end
+end
+
 local function median(list)
   if #list == 0 then return nil end
   local c = {}
@@ -123,12 +137,10 @@ end
 -- Everything runs with the same api; the api's backend does the requests.
 function Group:backend() return self.api.backend end
 
--- Lists the runs to examine this tick: alive ones and ones created since the last tick (one
--- paged query), plus those alive last tick that are not any more (one batched lookup).
-function Group:poll(stats)
-  local be = self:backend()
-  -- runs created before the watch began are seen only while alive: one that ended before it
-  -- began is never reported as new (the mark never goes below the start)
+-- The filter of a tick's poll: alive runs and runs created since the last tick. Runs created
+-- before the watch began are seen only while alive: one that ended before it began is never
+-- reported as new (the mark never goes below the start).
+function Group:poll_filter()
   local mark = self.created_mark or self.start_mark
   if self.created_mark and self.created_mark < self.start_mark then mark = self.start_mark end
   local cond = {["$or"] = json.array({
@@ -136,25 +148,24 @@ function Group:poll(stats)
     {createdAt = {["$gt"] = mark}},
   })}
   local f = self.user_filters and {["$and"] = json.array({self.user_filters, cond})} or cond
-  local fjson = filters_mod.encode(f, 3)
-  local nodes, cursor = {}, nil
-  repeat
-    local page = be:watch_page(self.entity, self.project, {filters = fjson, per_page = self.per_page,
-      cursor = cursor, order = "+created_at"})
-    stats.requests = stats.requests + 1
-    if not page then runs_mod.missing(self.entity, self.project) end
-    for _, n in ipairs(page.nodes) do nodes[#nodes + 1] = n end
-    cursor = page.cursor
-  until not page.has_next
-  local seen = {}
-  for _, n in ipairs(nodes) do
-    seen[n.id] = true
-    local ca = null(n.created_at)
-    if ca and ca > mark and (not self.created_mark or ca > self.created_mark) then self.created_mark = ca end
-  end
-  -- runs that were alive at the last tick and are missing now: they finished, crashed, ...
-  local gone = {}
-  for id in pairs(self.alive) do if not seen[id] then gone[#gone + 1] = id end end
+  return filters_mod.encode(f, 3), mark
+end
+
+-- One page of the poll (a missing project raises, as api.runs does).
+function Group:poll_page(fjson, cursor, stats)
+  local page = self:backend():watch_page(self.entity, self.project, {filters = fjson, per_page = self.per_page,
+    cursor = cursor, order = "+created_at"})
+  stats.requests = stats.requests + 1
+  if not page then runs_mod.missing(self.entity, self.project) end
+  return page
+end
+
+-- The runs alive at the last tick that the poll did not list (they finished, crashed, ...):
+-- one batched lookup per `batch` of them.
+function Group:departed(alive_before, seen, stats)
+  local be = self:backend()
+  local gone, nodes = {}, {}
+  for id in pairs(alive_before) do if not seen[id] then gone[#gone + 1] = id end end
   table.sort(gone)
   for i = 1, #gone, self.batch do
     local chunk = {table.unpack(gone, i, math.min(i + self.batch - 1, #gone))}
@@ -426,15 +437,12 @@ function Group:tick()
     if saved and saved.alive then for _, id in ipairs(saved.alive) do self.alive[id] = true end end
   end
   self.lines_pending = {}
-  local nodes = self:poll(stats)
   local any_history = false
   for _, w in ipairs(self.watches) do if w.wants_history then any_history = true end end
   local tick_id = string.format("%.6f", now)        -- unique across restarts of the daemon
   -- one poll page of runs at a time: their new rows are fetched, delivered and dropped before
   -- the next page's, so memory follows the page size, not the number of running runs
-  for first = 1, #nodes, self.per_page do
-    local chunk = {table.unpack(nodes, first, math.min(first + self.per_page - 1, #nodes))}
-    local rows = any_history and self:fetch_history(chunk, stats) or {}
+  local function process_page(chunk, rows)
     for _, w in ipairs(self.watches) do        -- rules that prime windows, load peers' values
       for _, r in ipairs(w.rules) do if r.prepare then r:prepare(w, chunk, rows, stats) end end
     end
@@ -449,6 +457,43 @@ function Group:tick()
     end
     -- what this page queued is delivered outside the tick, while the next page is processed
     effects.kick()
+  end
+  -- Pipelined: each poll page's history requests start as soon as the page arrives, and the next
+  -- poll page is fetched meanwhile; the pages are processed in order, each once its rows are in.
+  -- At most two pages of rows are held at once (memory follows the page size).
+  local alive_before = {}
+  for id in pairs(self.alive) do alive_before[id] = true end
+  local fjson, mark = self:poll_filter()
+  local seen = {}
+  local function with_rows(nodes)
+    return ahead(function() return any_history and #nodes > 0 and self:fetch_history(nodes, stats) or {} end)
+  end
+  local function poll(cursor)
+    local page = self:poll_page(fjson, cursor, stats)
+    for _, n in ipairs(page.nodes) do
+      seen[n.id] = true
+      local ca = null(n.created_at)
+      if ca and ca > mark and (not self.created_mark or ca > self.created_mark) then self.created_mark = ca end
+    end
+    page.rows = with_rows(page.nodes)
+    return page
+  end
+  local page = poll(nil)
+  while page do
+    local cursor = page.cursor
+    local next_page = page.has_next and ahead(function() return poll(cursor) end)
+    local departed = not page.has_next and ahead(function()
+      local nodes = self:departed(alive_before, seen, stats)
+      return {nodes = nodes, rows = with_rows(nodes)}
+    end)
+    local rows = page.rows()
+    if #page.nodes > 0 then process_page(page.nodes, rows) end
+    page = next_page and next_page() or nil
+    if departed then
+      local d = departed()
+      local drows = d.rows()
+      if #d.nodes > 0 then process_page(d.nodes, drows) end
+    end
   end
   for _, w in ipairs(self.watches) do          -- rules that act once per tick (grouped messages)
     for _, r in ipairs(w.rules) do if r.tick_done then r:tick_done(w, tick_id) end end
