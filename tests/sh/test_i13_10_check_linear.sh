@@ -3,6 +3,14 @@
 # SIGTERM while linting or loading (it ignored the signal). Times are printed, not asserted;
 # the timeouts are hang guards far above the linear time and far below the quadratic one.
 . "$(dirname "$0")/lib.sh"
+# wait_bounded PID SECS: wait for PID, killing it after SECS (a hang guard without a subshell,
+# whose sleep would keep ctest waiting); the exit status is PID's
+wait_bounded() {
+  local pid=$1 n=$(($2 * 10))
+  while kill -0 "$pid" 2>/dev/null && [ "$n" -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
+  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+  wait "$pid"
+}
 
 mb=1048576
 # a 1 MB short string, a 1 MB long string, a 1 MB line comment, a 1 MB long comment: each then
@@ -35,8 +43,7 @@ expect_match "$tmp/err" 'lines.lua:100002:'
 awk 'BEGIN { print "local t = {}"; for (i = 0; i < 2000000; i++) print "t.a" (i % 100) " = \"" i "\" -- c" }' > "$tmp/huge.lua"
 $RW check $LIB "$tmp/huge.lua" >"$tmp/out" 2>"$tmp/err" & pid=$!
 sleep 0.5; kill -0 $pid 2>/dev/null || echo "note: check ended before the signal (a fast machine)"; kill -TERM $pid; start=$(date +%s.%N)
-( sleep 120; kill -KILL $pid 2>/dev/null ) & guard=$!
-wait $pid; rc=$?; kill $guard 2>/dev/null
+wait_bounded $pid 120; rc=$?
 echo "check stopped $(echo "$(date +%s.%N) - $start" | bc) s after SIGTERM (rc $rc)"
 [ "$rc" = 143 ] && ok || { bad "check after SIGTERM: exit $rc, want 143"; sed 's/^/  | /' "$tmp/err" | head; }
 
@@ -44,8 +51,7 @@ echo "check stopped $(echo "$(date +%s.%N) - $start" | bc) s after SIGTERM (rc $
 echo 'local x = 0 while true do x = x + 1 end' > "$tmp/spin.lua"
 $RW once $LIB "$tmp/spin.lua" >"$tmp/out" 2>"$tmp/err" & pid=$!
 sleep 0.5; kill -TERM $pid
-( sleep 120; kill -KILL $pid 2>/dev/null ) & guard=$!
-wait $pid; rc=$?; kill $guard 2>/dev/null
+wait_bounded $pid 120; rc=$?
 [ "$rc" = 143 ] && ok || bad "once of a spinning top level after SIGTERM: exit $rc, want 143"
 expect_match "$tmp/err" 'stopped by signal 15'
 finish

@@ -173,11 +173,17 @@ local function summary_step(text)
 end
 
 -- from_node(node) -> record: a GraphQL Run node (the fields it carries) in script terms
+local WITH_GQL      -- the rows of FIELDS that have a GraphQL name (made on first use)
 function M.from_node(node)
   if node == nil or node == NULL then return nil end
   local r = {}
-  for _, f in ipairs(M.FIELDS) do
-    local v = f.gql and node[f.gql]
+  if not WITH_GQL then
+    WITH_GQL = {}
+    for _, f in ipairs(M.FIELDS) do if f.gql then WITH_GQL[#WITH_GQL + 1] = f end end
+  end
+  for i = 1, #WITH_GQL do              -- once per run per tick: a numeric loop
+    local f = WITH_GQL[i]
+    local v = node[f.gql]
     if v ~= nil then
       if f.view == "last_step" then
         local hk = null(v)

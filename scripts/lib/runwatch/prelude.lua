@@ -43,12 +43,18 @@ G.parallel = task.parallel
 G.map = task.map
 -- ipairs in Lua, so that iterating a lazy list (api.runs) may wait for the next page: the C
 -- ipairs cannot yield from inside __index.
+-- A table without __index (plain, or a JSON array) takes the C iterator: the library iterates
+-- with this ipairs too, and the Lua one costs a function call per item.
+local c_ipairs = ipairs
+local function lua_inext(tt, i)
+  i = i + 1
+  local v = tt[i]
+  if v ~= nil then return i, v end
+end
 G.ipairs = function(t)
-  return function(tt, i)
-    i = i + 1
-    local v = tt[i]
-    if v ~= nil then return i, v end
-  end, t, 0
+  local mt = getmetatable(t)
+  if mt == nil or (type(mt) == "table" and rawget(mt, "__index") == nil) then return c_ipairs(t) end
+  return lua_inext, t, 0
 end
 G.sleep = function(d) return task.sleep(schedule.duration(d, "sleep", 2)) end
 

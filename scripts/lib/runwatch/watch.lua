@@ -42,6 +42,7 @@ M.defaults = {every = 60, batch = 100, per_page = 500, max_rows = 1000,
   stale = {factor = 5, floor = 300, heartbeat = 600}}
 
 local function null(v) if v == json.null then return nil end return v end
+local tointeger, tonumber = math.tointeger, tonumber
 
 
 -- {====== per-run bookkeeping
@@ -56,6 +57,16 @@ local function decode_summary(s)
 end
 
 -- Median of a list of numbers (the run's recent step cadence)
+-- A handler's and a rule's ctx: ctx.changed (the summary keys that changed this tick) is
+-- computed when first read, so a tick whose handlers never look decodes no summaries.
+local CTX_MT = {__index = function(t, k)
+  if k ~= "changed" then return nil end
+  local f = rawget(t, "_changed")
+  local v = f and f() or {}
+  rawset(t, "changed", v)
+  return v
+end}
+
 -- ahead(fn): starts fn now as a quiet sub-job and returns a function that waits for it and
 -- gives its result, or raises its error in the waiting job (a failed poll still fails the tick)
 local function ahead(fn)
@@ -273,7 +284,7 @@ function Watch:process(node, rows, now, stats)
   local prev = c or {}
   c = {}
   for k, v in pairs(prev) do c[k] = v end
-  local ctx = {watch = self, now = now, rows = {}, changed = {}, first = fresh, cursor = c}
+  local ctx = setmetatable({watch = self, now = now, rows = {}, first = fresh, cursor = c}, CTX_MT)
   stats.examined = stats.examined + 1
 
   if fresh then
@@ -288,25 +299,31 @@ function Watch:process(node, rows, now, stats)
 
   -- history: rows from the cursor on, in step order, exactly once
   if self.wants_history and rows then
-    local new = {}
-    for _, row in ipairs(rows) do
-      local s = math.tointeger(row._step)
-      if s and s >= (c.step or 0) then new[#new + 1] = row end
+    -- the hot loop of a tick (every new row of every run): numeric loops, each step read once
+    local new, steps, from = {}, {}, c.step or 0
+    for i = 1, #rows do
+      local row = rows[i]
+      local s = tointeger(row._step)
+      if s and s >= from then
+        local k = #new + 1
+        new[k], steps[k] = row, s
+      end
     end
     if #new > 0 then
       ctx.rows = new
       self:call("on_history", run, new)
-      c.step = math.tointeger(new[#new]._step) + 1
+      c.step = steps[#new] + 1
       stats.rows = stats.rows + #new
       -- cadence from the rows' own timestamps (the training process's clock)
       local gaps = c.gaps or {}
+      local pa, ps = tonumber(new[1]._timestamp), steps[1]
       for i = 2, #new do
-        local a, b = tonumber(new[i - 1]._timestamp), tonumber(new[i]._timestamp)
-        local ds = (math.tointeger(new[i]._step) or 0) - (math.tointeger(new[i - 1]._step) or 0)
-        if a and b and b > a and ds > 0 then
-          gaps[#gaps + 1] = (b - a)
+        local b, st = tonumber(new[i]._timestamp), steps[i]
+        if pa and b and b > pa and st > ps then
+          gaps[#gaps + 1] = (b - pa)
           if #gaps > 20 then table.remove(gaps, 1) end
         end
+        pa, ps = b, st
       end
       c.gaps = gaps
     end
@@ -315,10 +332,18 @@ function Watch:process(node, rows, now, stats)
   -- summary changes (decoded only when the text changed)
   local sm = fields.summary_text(node)
   if not fresh and sm ~= prev.summary then
-    local old, new = decode_summary(prev.summary), decode_summary(sm)
-    local set, removed, order = diff.keys(old, new)
-    ctx.changed = order
-    if #order > 0 then self:call("on_summary", run, order) end
+    local old_text = prev.summary
+    local function changed_keys()
+      local _, _, order = diff.keys(decode_summary(old_text), decode_summary(sm))
+      return order
+    end
+    if self.spec.on_summary then
+      local order = changed_keys()
+      ctx.changed = order
+      if #order > 0 then self:call("on_summary", run, order) end
+    else
+      ctx._changed = changed_keys       -- a rule reading ctx.changed pays for it, nobody else
+    end
   end
   c.summary = sm
 
