@@ -139,7 +139,37 @@ for k in pairs(names_of(getmetatable(sw), true)) do sweep_names[k] = true end
 sweep_names.runs = true                                  -- sweeps.lua's __index lists them on use
 same("Sweep", sweep_names, members("runwatch.Sweep"))
 
--- 4. the text is what LuaLS reads: a meta file, no code that runs
+-- 4. the options tables: each ---@class of options names exactly what the library accepts (the
+-- modules' own KNOWN sets, found among the upvalues of the functions that check them)
+local function find_upvalue(fn, name, depth, seen)
+  seen = seen or {}
+  if depth < 0 or seen[fn] then return nil end
+  seen[fn] = true
+  for i = 1, 256 do
+    local n, v = debug.getupvalue(fn, i)
+    if not n then break end
+    if n == name and type(v) == "table" then return v end
+    if type(v) == "function" then
+      local r = find_upvalue(v, name, depth - 1, seen)
+      if r then return r end
+    end
+  end
+end
+local function known(fn, name)
+  local k = find_upvalue(fn, name or "KNOWN", 3)
+  t.ok(k ~= nil, "found the accepted options of " .. tostring(name or "KNOWN"))
+  return k or {}
+end
+same("watch{} options", known(require("runwatch.watch").watch), members("runwatch.WatchSpec"))
+same("rule{} options", known(require("runwatch.rules").rule), members("runwatch.RuleSpec"))
+same("Api{} options", known(require("runwatch.api").Api), members("runwatch.ApiOptions"))
+local sched_known = known(require("runwatch.schedule").every)
+local sched = {}
+for _, kind in pairs(sched_known) do for k in pairs(kind) do sched[k] = true end end
+same("every/after/cron options", sched, members("runwatch.ScheduleOptions"))
+same("http options", known(require("runwatch.http").request), members("runwatch.HttpOptions"))
+
+-- 5. the text is what LuaLS reads: a meta file, no code that runs
 t.ok(text:match("^%-%-%-@meta") ~= nil, "starts with ---@meta")
 t.ok(load(text, "=types", "t") ~= nil, "it is valid Lua")
 t.done()

@@ -24,6 +24,14 @@ $RW once $LIB -e '
   local f = assert(io.open(".luarc.json")); local doc = json.decode(f:read("a")); f:close()
   print(doc["diagnostics.globals"][1], table.concat(doc["workspace.library"], ","))' > luarc.txt
 expect_match luarc.txt '^my_helper	vendor,other/types$'
+# the nested form ({"workspace": {"library": [...]}}) is extended in that form, not doubled
+printf '{"workspace": {"library": ["vendor"]}, "runtime": {"version": "LuaJIT", "path": ["?.lua"]}}\n' > nested.json
+expect_exit 0 $RW types $LIB nt --luarc nested.json
+$RW once $LIB -e '
+  local f = assert(io.open("nested.json")); local doc = json.decode(f:read("a")); f:close()
+  print(table.concat(doc.workspace.library, ","), doc.runtime.version, doc.runtime.path[1],
+    doc["workspace.library"] == nil and doc["runtime.version"] == nil)' > luarc.txt
+expect_match luarc.txt '^vendor,nt	Lua 5.4	\?\.lua	true$'
 # --luarc elsewhere; a file that is not a JSON object is not touched
 echo '[1, 2]' > bad.json
 cp bad.json bad.orig

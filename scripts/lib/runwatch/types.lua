@@ -504,8 +504,9 @@ function ArtifactCollection:versions(opts) end
 ---@field id string
 ---@field run string
 local File = {}
+---@param o? {max_size?: integer}
 ---@return string
-function File:read() end
+function File:read(o) end
 ---@param dir string
 ---@param opts? {replace?: boolean}
 ---@return string path
@@ -562,6 +563,7 @@ function Sweep:best_run(metric, order) end
 ---@field name? string
 ---@field api? runwatch.Api
 ---@field batch? integer
+---@field per_page? integer
 ---@field max_rows? integer
 ---@field history? boolean|string[]
 ---@field cpu_budget? runwatch.Duration
@@ -757,10 +759,11 @@ function actions.slack(url, text, opts) end
 ---@param body table
 ---@param opts? table
 function actions.webhook(url, body, opts) end
----@param template string
+---@param template string|table
 ---@param ctx table
----@return string
-function actions.render(template, ctx) end
+---@param escape? fun(s: string): string  applied to substituted values (Slack text)
+---@return string|table
+function actions.render(template, ctx, escape) end
 ---@param v any
 ---@return any   a strict-JSON copy (NaN as "NaN")
 function actions.strict(v) end
@@ -775,8 +778,9 @@ function actions.strict(v) end
 ---@field path string?
 state = {}
 ---@param key string
+---@param default? any  returned when the key is not set
 ---@return any
-function state.get(key) end
+function state.get(key, default) end
 ---@param key string
 ---@param value any
 function state.set(key, value) end
@@ -892,12 +896,12 @@ function export.csv(src, path, columns, o) end
 ---@return integer? rows
 ---@return string? err
 function export.jsonl(src, path, columns, o) end
+---What `runwatch export` runs: a project's runs (or their history) to o.output ("-": stdout).
 ---@param path string  "entity/project"
----@param target string|file*
----@param o? runwatch.ExportOptions|{filters?: table, order?: string, api?: runwatch.Api}
+---@param o? runwatch.ExportOptions|{filters?: table, order?: string, per_page?: integer, output?: string, api?: runwatch.Api}
 ---@return integer? rows
 ---@return string? err
-function export.project(path, target, o) end
+function export.project(path, o) end
 ---@param run runwatch.Run|table
 ---@param column string
 ---@return any

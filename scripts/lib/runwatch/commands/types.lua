@@ -55,14 +55,24 @@ function M.main(o, args)
     end
     settings = doc
   end
-  local lib = settings["workspace.library"]
+  -- LuaLS reads both spellings: nested ({"workspace": {"library": [...]}}) and dotted
+  -- ("workspace.library"); a file that already uses the nested form is extended in that form
+  local nested_ws = type(settings.workspace) == "table" and not json.is_array(settings.workspace)
+  local nested_rt = type(settings.runtime) == "table" and not json.is_array(settings.runtime)
+  local lib
+  if nested_ws then lib = settings.workspace.library else lib = settings["workspace.library"] end
   if type(lib) ~= "table" then lib = json.array({}) end
   local present = false
   for _, p in ipairs(lib) do if p == dir then present = true end end
   if not present then lib[#lib + 1] = dir end
-  settings["workspace.library"] = json.array(lib)
-  settings["runtime.version"] = "Lua 5.4"
-  if settings["workspace.checkThirdParty"] == nil then settings["workspace.checkThirdParty"] = false end
+  if nested_ws then
+    settings.workspace.library = json.array(lib)
+    if settings.workspace.checkThirdParty == nil then settings.workspace.checkThirdParty = false end
+  else
+    settings["workspace.library"] = json.array(lib)
+    if settings["workspace.checkThirdParty"] == nil then settings["workspace.checkThirdParty"] = false end
+  end
+  if nested_rt then settings.runtime.version = "Lua 5.4" else settings["runtime.version"] = "Lua 5.4" end
   ok, e = write(luarc, json.encode(settings, {indent = 2, sort_keys = true}) .. "\n")
   if not ok then err("cannot write " .. luarc .. " (" .. tostring(e) .. ")") return 1 end
   core.write(string.format("wrote %s and %s (open the scripts' folder in an editor with lua-language-server)\n",
