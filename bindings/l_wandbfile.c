@@ -176,6 +176,26 @@ static void push_record(lua_State *L, const rw_wb_record *rec, int output) {
         lua_setfield(L, -2, "goal");
       }
       break;
+    case RW_WB_T_ARTIFACT:
+      set_str(L, "run_id", rec->run_id);
+      set_str(L, "entity", rec->entity);
+      set_str(L, "project", rec->project);
+      set_str(L, "artifact_type", rec->art_type);
+      set_str(L, "name", rec->art_name);
+      set_str(L, "digest", rec->art_digest);
+      set_str(L, "description", rec->art_description);
+      set_str(L, "metadata", rec->art_metadata);
+      push_strs(L, rec, rec->aliases_first, rec->aliases_count);
+      lua_setfield(L, -2, "aliases");
+      push_strs(L, rec, rec->tags_first, rec->tags_count);
+      lua_setfield(L, -2, "tags");
+      if (rec->user_created) { lua_pushboolean(L, 1); lua_setfield(L, -2, "user_created"); }
+      break;
+    case RW_WB_T_USE_ARTIFACT:
+      set_str(L, "id", rec->art_id);
+      set_str(L, "artifact_type", rec->art_type);
+      set_str(L, "name", rec->art_name);
+      break;
     case RW_WB_T_UNKNOWN:
       set_int(L, "field", rec->field);
       break;

@@ -414,6 +414,63 @@ static int dec_run(dctx *c, const unsigned char *p, size_t n) {
   return r;
 }
 
+/* ArtifactRecord: the names of what a run logged (the manifest, field 12, is not decoded).
+   Aliases (11) then tags (19) are collected first, each list contiguous in the string pool. */
+static int dec_artifact(dctx *c, const unsigned char *p, size_t n) {
+  rw_wb_record *rec = c->rec;
+  pbr b = {p, p + n};
+  pbf f;
+  int r;
+  rec->aliases_first = c->s->nstrs;
+  while ((r = pb_next(&b, &f, &c->why)) > 0) {
+    if (f.num == 11 && f.wt == 2) {
+      if (push_str(c, STR(f)) < 0) return -1;
+      rec->aliases_count++;
+    }
+  }
+  if (r < 0) return -1;
+  b.p = p;
+  rec->tags_first = c->s->nstrs;
+  while ((r = pb_next(&b, &f, &c->why)) > 0) {
+    if (f.num == 19 && f.wt == 2) {
+      if (push_str(c, STR(f)) < 0) return -1;
+      rec->tags_count++;
+    }
+  }
+  if (r < 0) return -1;
+  b.p = p;
+  while ((r = pb_next(&b, &f, &c->why)) > 0) {
+    if (f.num == 9 && f.wt == 0) { rec->user_created = f.v != 0; continue; }
+    if (f.wt != 2) continue;
+    switch (f.num) {
+      case 1: rec->run_id = STR(f); break;
+      case 2: rec->project = STR(f); break;
+      case 3: rec->entity = STR(f); break;
+      case 4: rec->art_type = STR(f); break;
+      case 5: rec->art_name = STR(f); break;
+      case 6: rec->art_digest = STR(f); break;
+      case 7: rec->art_description = STR(f); break;
+      case 8: rec->art_metadata = STR(f); break;
+      default: break;
+    }
+  }
+  return r;
+}
+
+/* UseArtifactRecord: id, type, name */
+static int dec_use_artifact(dctx *c, const unsigned char *p, size_t n) {
+  pbr b = {p, p + n};
+  pbf f;
+  int r;
+  while ((r = pb_next(&b, &f, &c->why)) > 0) {
+    if (f.wt != 2) continue;
+    if (f.num == 1) c->rec->art_id = STR(f);
+    else if (f.num == 2) c->rec->art_type = STR(f);
+    else if (f.num == 3) c->rec->art_name = STR(f);
+  }
+  return r;
+}
+
 static int dec_payload(dctx *c, int type, const unsigned char *p, size_t n) {
   switch (type) {
     case RW_WB_T_HISTORY: return dec_history(c, p, n);
@@ -430,6 +487,8 @@ static int dec_payload(dctx *c, int type, const unsigned char *p, size_t n) {
     case RW_WB_T_RUN: return dec_run(c, p, n);
     case RW_WB_T_HEADER: return dec_header(c, p, n);
     case RW_WB_T_METRIC: return dec_metric(c, p, n);
+    case RW_WB_T_ARTIFACT: return dec_artifact(c, p, n);
+    case RW_WB_T_USE_ARTIFACT: return dec_use_artifact(c, p, n);
     default: return 0;   /* counted, not decoded */
   }
 }

@@ -134,6 +134,11 @@ typedef struct rw_wb_record {
   /* metric */
   rw_wb_str metric_name, glob_name, step_metric;
   int goal;                  /* 0 unset, 1 minimize, 2 maximize */
+  /* artifact (ArtifactRecord: run_id, project, entity above; tags in tags_first/count),
+     use_artifact (UseArtifactRecord: art_id, art_type, art_name) */
+  rw_wb_str art_id, art_type, art_name, art_digest, art_description, art_metadata;
+  size_t aliases_first, aliases_count;  /* aliases[i] = rec->strs[aliases_first + i] */
+  int user_created;
 } rw_wb_record;
 
 /* The reason and place of a corruption (or of a fatal error). */

@@ -156,5 +156,8 @@ wb.admin("POST", "artifacts/manifest", {entity = "rw-team", project = "vision", 
 
 -- bad arguments are misuse
 t.checkerr("path_prefix must be a string", art.download, art, tmp .. "/y", {path_prefix = 3})
+t.checkerr('unknown option "path_prefx"', art.download, art, tmp .. "/y", {path_prefx = "a"})
+t.checkerr("concurrency must be", art.download, art, tmp .. "/y", {concurrency = 0})
+t.eq(fs.stat(tmp .. "/y"), nil, "misuse wrote nothing")
 rmrf(tmp)
 t.done()

@@ -93,6 +93,8 @@ t.eq(ok or e.message, "type model specified but this artifact is of type dataset
 t.checkerr("the alias after ':' is empty", api.artifact, "rw-team/vision/mnist-small:")
 t.checkerr("at most 3", api.artifact, "a/b/c/d:")
 t.checkerr("not v<N>", api.artifact, "rw-team/vision/mnist-small:v-1")
+t.checkerr('unknown option "tpye" (did you mean "type"?', api.artifact, "rw-team/vision/mnist-small:v0", {tpye = "model"})
+t.checkerr('unknown option "per_pgae"', api.artifacts, "rw-team/vision", "dataset", "mnist-small", {per_pgae = 2})
 
 -- versions: lazy pages following endCursor, newest first, each equal to the stored one
 wb.clear_requests()

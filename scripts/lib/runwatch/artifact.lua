@@ -8,6 +8,7 @@ local errors = require "runwatch.errors"
 local paged = require "runwatch.paged"
 local queries = require "runwatch.wb.artifact_queries"
 local download = require "runwatch.artifact_download"
+local options = require "runwatch.options"
 
 local M = {}
 local Artifact = {}
@@ -154,6 +155,8 @@ end
 -- artifact:files([{names = {...}, per_page = 50}]) -> lazy list of ArtifactFile
 function Artifact:files(o)
   o = o or {}
+  if type(o) ~= "table" then error("bad argument #1 to 'files' (table expected)", 2) end
+  options.check("files", o, {names = true, per_page = true}, 2)
   if o.names ~= nil and type(o.names) ~= "table" then error("files: names must be a list of paths", 2) end
   local per_page = o.per_page or 50
   return paged.new(function(cursor) return files_page(self, o.names, per_page, cursor) end,
@@ -180,7 +183,11 @@ function Artifact:manifest() return download.manifest(self) end
 function Artifact:download(dir, o)
   if dir ~= nil and type(dir) ~= "string" then error("bad argument #1 to 'download' (directory expected)", 2) end
   if o ~= nil and type(o) ~= "table" then error("bad argument #2 to 'download' (table expected)", 2) end
+  if o then options.check("download", o, {path_prefix = true, concurrency = true}, 2) end
   if o and o.path_prefix ~= nil and type(o.path_prefix) ~= "string" then error("download: path_prefix must be a string", 2) end
+  if o and o.concurrency ~= nil and (math.type(o.concurrency) ~= "integer" or o.concurrency < 1 or o.concurrency > 64) then
+    error("download: concurrency must be an integer from 1 to 64", 2)
+  end
   dir = dir or ((os.getenv("WANDB_ARTIFACT_DIR") or "./artifacts") .. "/" .. self.source_name)
   dir = dir:gsub("/+$", "")
   if dir == "" then dir = "/" end

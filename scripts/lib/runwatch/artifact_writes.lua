@@ -5,6 +5,7 @@
 local json = require "runwatch.json"
 local effects = require "runwatch.effects"
 local artifact = require "runwatch.artifact"
+local options = require "runwatch.options"
 
 local M = {}
 local Artifact = artifact.Artifact
@@ -116,6 +117,8 @@ end
 function Artifact:delete(o)
   o = o or {}
   if type(o) ~= "table" then error("bad argument #1 to 'delete' (table expected)", 2) end
+  options.check("delete", o, {delete_aliases = true}, 2)
+  if o.delete_aliases ~= nil and type(o.delete_aliases) ~= "boolean" then error("delete: delete_aliases must be true or false", 2) end
   local da = o.delete_aliases
   if da == nil then da = false end
   write(self, "artifact_delete", {delete_aliases = da}, 2)

@@ -9,6 +9,7 @@ local names = require "runwatch.artifact_name"
 local paths = require "runwatch.wb.paths"
 local queries = require "runwatch.wb.artifact_queries"
 local artifact = require "runwatch.artifact"
+local options = require "runwatch.options"
 
 local M = {}
 
@@ -42,6 +43,7 @@ end
 function M.get(api, name, o)
   o = o or {}
   if type(o) ~= "table" then error("bad argument #2 to 'artifact' (table expected)", 3) end
+  options.check("artifact", o, {type = true}, 3)
   if o.type ~= nil and type(o.type) ~= "string" then error("artifact: type must be a string", 3) end
   local p = names.parse(name, {project = default_project(api)})
   local entity = p.entity or default_entity(api)
@@ -95,6 +97,8 @@ function M.versions(api, project, type_name, collection, o)
   if type(collection) ~= "string" or collection == "" or collection:find("[/:]") then
     error("bad argument #3 to 'artifacts' (a collection name without '/' or ':' expected)", 3)
   end
+  if type(o) ~= "table" then error("bad argument #4 to 'artifacts' (table expected)", 3) end
+  options.check("artifacts", o, {per_page = true, order = true}, 3)
   local entity, proj = project_of(api, project, 3)
   local per_page = per_page_of(o, 50, 3)
   local order = o.order or "-version_index"
@@ -132,6 +136,8 @@ function Collection:versions(o) return M.versions(self._api, self.entity .. "/" 
 function M.collections(api, project, type_name, o)
   o = o or {}
   if type(type_name) ~= "string" or type_name == "" then error("bad argument #2 to 'artifact_collections' (type name expected)", 3) end
+  if type(o) ~= "table" then error("bad argument #3 to 'artifact_collections' (table expected)", 3) end
+  options.check("artifact_collections", o, {per_page = true, order = true}, 3)
   local entity, proj = project_of(api, project, 3)
   local per_page = per_page_of(o, 50, 3)
   local b = backend_of(api, 3)
@@ -162,6 +168,8 @@ end
 -- types(api, project, {per_page = 50}) -> lazy list of {id, name, description, created_at, collections()}
 function M.types(api, project, o)
   o = o or {}
+  if type(o) ~= "table" then error("bad argument #2 to 'artifact_types' (table expected)", 3) end
+  options.check("artifact_types", o, {per_page = true}, 3)
   local entity, proj = project_of(api, project, 3)
   local per_page = per_page_of(o, 50, 3)
   local b = backend_of(api, 3)
@@ -183,10 +191,39 @@ function M.types(api, project, o)
   return paged.new(fetch, wrap, {per_page = per_page, name = "ArtifactTypes " .. entity .. "/" .. proj})
 end
 
+local LocalMT = {__name = "runwatch.LocalArtifact"}
+LocalMT.__tostring = function(a) return "<LocalArtifact " .. tostring(a.name) .. " (" .. tostring(a.type) .. ")>" end
+
+-- local_run(backend, e, p, id, which) -> plain list of what a local run's .wandb file records:
+-- {name, type, digest, aliases, tags, description, metadata, entity, project, run} for logged
+-- artifacts, {name, type, id, run} for used ones. Read-only (no files, no writes).
+function M.local_run(b, entity, project, run_id, which)
+  local list = b:run_artifacts(entity, project, run_id, which)
+  if not list then
+    errors.raise({message = "Could not find run " .. entity .. "/" .. project .. "/" .. run_id,
+      op = which == "used" and "RunInputArtifacts" or "RunOutputArtifacts", exc = "not found"}, 4)
+  end
+  local out = {}
+  for i, r in ipairs(list) do
+    local meta = r.metadata and r.metadata ~= "" and json.decode(r.metadata) or nil
+    local a = {name = r.name, type = r.type, digest = r.digest, id = r.id, description = r.description,
+      metadata = type(meta) == "table" and meta or {}, entity = r.entity or entity, project = r.project or project,
+      aliases = {}, tags = {}, run = entity .. "/" .. project .. "/" .. run_id}
+    for _, x in ipairs(r.aliases or {}) do a.aliases[#a.aliases + 1] = x end
+    for _, x in ipairs(r.tags or {}) do a.tags[#a.tags + 1] = x end
+    out[i] = setmetatable(a, LocalMT)
+  end
+  return out
+end
+
 -- of_run(api, entity, project, run_id, "logged" | "used", {per_page = 100}) -> lazy list of Artifact
 function M.of_run(api, entity, project, run_id, which, o)
   o = o or {}
+  if type(o) ~= "table" then error("bad argument #1 to '" .. which .. "_artifacts' (table expected)", 3) end
+  options.check(which .. "_artifacts", o, {per_page = true}, 3)
   local per_page = per_page_of(o, 100, 3)
+  local lb = rawget(api, "_").backend
+  if not lb.gql and lb.run_artifacts then return M.local_run(lb, entity, project, run_id, which) end
   local b = backend_of(api, 3)
   local q, op = queries.RunOutputArtifacts, "RunOutputArtifacts"
   if which == "used" then q, op = queries.RunInputArtifacts, "RunInputArtifacts" end

@@ -273,6 +273,17 @@ function B:run(entity, project, id, full, opts)
   return self:attrs(run)
 end
 
+-- run_artifacts(e, p, id, "logged" | "used") -> list of the artifact records of the run's
+-- .wandb file ({name, type, digest, aliases, tags, description, metadata (JSON text), id}), or
+-- nil when there is no such run (issue 16 item 5: read-only, what the file records)
+function B:run_artifacts(entity, project, id, which)
+  local run = find(self, entity, project, id)
+  if not run then return nil end
+  local out = {}
+  for i, a in ipairs(run.artifacts[which == "used" and "used" or "logged"]) do out[i] = a end
+  return out
+end
+
 local function compile_filters(f, op)
   local ok, pred = pcall(match.compile, f)
   if not ok then errors.raise({message = tostring(pred), op = op, exc = "bad filter"}, 3) end

@@ -174,6 +174,7 @@ function reset_run(run)
   run.errors = {}
   run.nerrors = 0
   run.has_summary = false
+  run.artifacts = {logged = {}, used = {}, seen = {}}   -- artifact / use_artifact records
   run.version = (run.version or 0) + 1
   run.cache = nil
   for _, seg in ipairs(run.segs) do
@@ -252,6 +253,17 @@ local function apply(run, seg, si, rec)
     run.exit = {exit_code = rec.exit_code, runtime = rec.runtime, not_complete = rec.not_complete or false, seg = si}
   elseif ty == "header" then
     run.rec.producer = rec.producer
+  elseif ty == "artifact" or ty == "use_artifact" then
+    -- what the run logged / declared as input (issue 16 item 5); a record applied again after a
+    -- stopped job is recognised by its place
+    local where = si .. ":" .. rec.offset
+    if not run.artifacts.seen[where] then
+      run.artifacts.seen[where] = true
+      local list = ty == "artifact" and run.artifacts.logged or run.artifacts.used
+      list[#list + 1] = {name = rec.name, type = rec.artifact_type, digest = rec.digest, id = rec.id,
+        description = rec.description, metadata = rec.metadata, aliases = rec.aliases, tags = rec.tags,
+        entity = rec.entity, project = rec.project}
+    end
   end
   run.counts[ty] = (run.counts[ty] or 0) + 1
 end
