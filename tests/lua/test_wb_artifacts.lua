@@ -130,6 +130,25 @@ for _, ty in ipairs(stored.types) do want[#want + 1] = ty.name end
 table.sort(want)
 t.eq(tn, want, "types")
 
+-- exists, one collection, one type
+t.eq(api.artifact_exists("rw-team/vision/mnist-small:best"), true, "artifact_exists")
+t.eq(api.artifact_exists("rw-team/vision/mnist-small:v99"), false, "artifact_exists: missing version")
+t.eq(api.artifact_exists("rw-team/nope/mnist-small"), false, "artifact_exists: missing project")
+t.eq(api.artifact_exists("rw-team/vision/mnist-small:v0", {type = "model"}), false, "artifact_exists: another type")
+t.checkerr("the alias after ':' is empty", api.artifact_exists, "rw-team/vision/mnist-small:")
+local one = api.artifact_collection("rw-team/vision", "dataset", "mnist-small")
+t.eq({one.name, one.type, one.id, one.is_sequence}, {"mnist-small", "dataset", mnist.id, true}, "artifact_collection")
+t.eq(#one:versions(), #mnist.versions, "its versions")
+ok, e = pcall(api.artifact_collection, "rw-team/vision", "model", "mnist-small")
+t.ok(not ok and errors.is(e) and e.message:find("mnist-small", 1, true), "a collection of another type is missing: " .. tostring(e))
+local ty = api.artifact_type("rw-team/vision", "model")
+t.eq(ty.name, "model", "artifact_type")
+local nmodel = 0
+for _, c in ipairs(stored.collections) do if c.type == "model" then nmodel = nmodel + 1 end end
+t.eq(#ty:collections(), nmodel, "its collections")
+ok, e = pcall(api.artifact_type, "rw-team/vision", "nope")
+t.eq(ok or e.message, "Could not find artifact type 'nope'", "missing type")
+
 -- a run's artifacts
 local logged = api.run("rw-team/vision/r2d2c3po"):logged_artifacts()
 local expect = {}

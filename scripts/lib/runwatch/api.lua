@@ -170,7 +170,8 @@ end
 
 -- api.artifact("entity/project/name:alias" [, {type =}]) -> Artifact; api.artifacts(project, type,
 -- collection [, {per_page =, order =}]) -> lazy versions; api.artifact_collections(project, type);
--- api.artifact_types(project) (artifacts.lua; CommError when missing, as the SDK)
+-- api.artifact_types(project); api.artifact_exists(name, {type}), api.artifact_collection(project,
+-- type, name), api.artifact_type(project, type) (artifacts.lua; CommError when missing, as the SDK)
 function Api.artifact(self, name, o) return require("runwatch.artifacts").get(self, name, o) end
 function Api.artifacts(self, project, type_name, collection, o)
   return require("runwatch.artifacts").versions(self, project, type_name, collection, o)
@@ -179,6 +180,11 @@ function Api.artifact_collections(self, project, type_name, o)
   return require("runwatch.artifacts").collections(self, project, type_name, o)
 end
 function Api.artifact_types(self, project, o) return require("runwatch.artifacts").types(self, project, o) end
+function Api.artifact_exists(self, name, o) return require("runwatch.artifacts").exists(self, name, o) end
+function Api.artifact_collection(self, project, type_name, name)
+  return require("runwatch.artifacts").collection(self, project, type_name, name)
+end
+function Api.artifact_type(self, project, type_name) return require("runwatch.artifacts").type(self, project, type_name) end
 
 -- api.flush() -- drop cached runs and lists; the next call reads from the server again
 function Api.flush(self)

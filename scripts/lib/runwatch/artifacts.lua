@@ -78,6 +78,18 @@ function M.get(api, name, o)
     name = p.alias and p.name or (coll.name .. ":" .. version), version = version, aliases = aliases})
 end
 
+-- exists(api, name, {type =}) -> boolean: false where get raises a CommError, except a timeout
+-- (raised, as the SDK's artifact_exists does); a malformed name is misuse and raises
+function M.exists(api, name, o)
+  local ok, e = pcall(M.get, api, name, o)
+  if ok then return true end
+  if errors.is(e) then
+    local m = tostring(e.message):lower()
+    if not (m:find("timed out", 1, true) or m:find("timeout", 1, true) or e.deadline_passed) then return false end
+  end
+  error(e, 0)
+end
+
 -- a connection's page for paged.lua: {nodes, cursor = endCursor, has_next, count}
 local function page_of(c, node_of)
   local nodes = {}
@@ -125,12 +137,42 @@ function M.versions(api, project, type_name, collection, o)
   return paged.new(fetch, wrap, {per_page = per_page, name = "Artifacts " .. label})
 end
 
+local wrap_collection          -- below
 local Collection = {}
 local CollectionMT = {__name = "runwatch.ArtifactCollection", __index = Collection}
 CollectionMT.__tostring = function(c) return "<ArtifactCollection " .. c.entity .. "/" .. c.project .. "/" .. c.name .. ">" end
 
 -- collection:versions([o]) -> api.artifacts(project, type, name, o)
 function Collection:versions(o) return M.versions(self._api, self.entity .. "/" .. self.project, self.type, self.name, o) end
+
+function wrap_collection(api, entity, proj, n)
+  local cp = null(n.project)
+  local c = {id = n.id, name = n.name, type = n.type.name, description = null(n.description),
+    created_at = null(n.createdAt), updated_at = null(n.updatedAt), entity = cp and cp.entity.name or entity,
+    project = cp and cp.name or proj, is_sequence = n.__typename == "ArtifactSequence", tags = {}, _api = api}
+  for _, e in ipairs(n.tags.edges) do c.tags[#c.tags + 1] = e.node.name end
+  return setmetatable(c, CollectionMT)
+end
+
+-- collection(api, project, type, name) -> one collection (ProjectArtifactCollection); CommError
+-- naming what is missing
+function M.collection(api, project, type_name, name)
+  if type(type_name) ~= "string" or type_name == "" then error("bad argument #2 to 'artifact_collection' (type name expected)", 3) end
+  if type(name) ~= "string" or name == "" or name:find("[/:]") then
+    error("bad argument #3 to 'artifact_collection' (a collection name without '/' or ':' expected)", 3)
+  end
+  local entity, proj = project_of(api, project, 3)
+  local data = backend_of(api, 3):gql(queries.ProjectArtifactCollection, {entity = entity, project = proj,
+    type = type_name, name = name}, {op = "ProjectArtifactCollection"})
+  local p = null(data.project)
+  local t = p and null(p.artifactType)
+  local c = t and null(t.artifactCollection)
+  if not c then
+    errors.raise({message = "Could not find artifact collection " .. entity .. "/" .. proj .. "/" .. name ..
+      " of type '" .. type_name .. "'", op = "ProjectArtifactCollection", exc = "not found"}, 3)
+  end
+  return wrap_collection(api, entity, proj, c)
+end
 
 -- collections(api, project, type, {per_page = 50}) -> lazy list of collections
 function M.collections(api, project, type_name, o)
@@ -154,15 +196,7 @@ function M.collections(api, project, type_name, o)
     end
     return page_of(c)
   end
-  local function wrap(n)
-    local cp = null(n.project)
-    local c = {id = n.id, name = n.name, type = n.type.name, description = null(n.description),
-      created_at = null(n.createdAt), updated_at = null(n.updatedAt), entity = cp and cp.entity.name or entity,
-      project = cp and cp.name or proj, is_sequence = n.__typename == "ArtifactSequence", tags = {}, _api = api}
-    for _, e in ipairs(n.tags.edges) do c.tags[#c.tags + 1] = e.node.name end
-    return setmetatable(c, CollectionMT)
-  end
-  return paged.new(fetch, wrap, {per_page = per_page, name = "ArtifactCollections " .. entity .. "/" .. proj .. "/" .. type_name})
+  return paged.new(fetch, function(n) return wrap_collection(api, entity, proj, n) end, {per_page = per_page, name = "ArtifactCollections " .. entity .. "/" .. proj .. "/" .. type_name})
 end
 
 -- types(api, project, {per_page = 50}) -> lazy list of {id, name, description, created_at, collections()}
@@ -214,6 +248,22 @@ function M.local_run(b, entity, project, run_id, which)
     out[i] = setmetatable(a, LocalMT)
   end
   return out
+end
+
+-- artifact_type(api, project, type) -> {id, name, description, created_at, collections()}
+function M.type(api, project, type_name)
+  if type(type_name) ~= "string" or type_name == "" then error("bad argument #2 to 'artifact_type' (type name expected)", 3) end
+  local entity, proj = project_of(api, project, 3)
+  local data = backend_of(api, 3):gql(queries.ProjectArtifactType, {entity = entity, project = proj, type = type_name},
+    {op = "ProjectArtifactType"})
+  local p = null(data.project)
+  local n = p and null(p.artifactType)
+  if not n then
+    errors.raise({message = "Could not find artifact type '" .. type_name .. "'", op = "ProjectArtifactType", exc = "not found"}, 3)
+  end
+  local t = {id = n.id, name = n.name, description = null(n.description), created_at = null(n.createdAt)}
+  t.collections = function(_, co) return M.collections(api, entity .. "/" .. proj, n.name, co) end
+  return setmetatable(t, {__name = "runwatch.ArtifactType", __tostring = function() return "<ArtifactType " .. n.name .. ">" end})
 end
 
 -- of_run(api, entity, project, run_id, "logged" | "used", {per_page = 100}) -> lazy list of Artifact

@@ -271,6 +271,19 @@ function Api.artifact_collections(project, type_name, opts) end
 ---@param opts? {per_page?: integer}
 ---@return {id: string, name: string, description?: string, created_at: string, collections: fun(self, opts?: table): runwatch.ArtifactCollection[]}[]
 function Api.artifact_types(project, opts) end
+---@param name string
+---@param opts? {type?: string}
+---@return boolean   false when it does not resolve (a timeout raises)
+function Api.artifact_exists(name, opts) end
+---@param project string
+---@param type_name string
+---@param name string
+---@return runwatch.ArtifactCollection
+function Api.artifact_collection(project, type_name, name) end
+---@param project string
+---@param type_name string
+---@return {id: string, name: string, description?: string, created_at: string, collections: fun(self, opts?: table): runwatch.ArtifactCollection[]}
+function Api.artifact_type(project, type_name) end
 
 ---The default api (from the environment, the netrc and --local), and constructors.
 ---@class runwatch.api: runwatch.Api

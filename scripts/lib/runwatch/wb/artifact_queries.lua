@@ -1,7 +1,7 @@
 -- The SDK's artifact GraphQL documents, byte for byte as wandb-artifacts.md Appendix A prints them
 -- (classic v0.26.1, every server feature on); tests/lua/test_wb_artifacts.lua compares each with
 -- the reference. Generated once from the reference; edit only by copying the reference again.
--- Over 600 lines because each of the 16 documents carries every fragment it needs, as the SDK sends it.
+-- Over 600 lines because each of the 18 documents carries every fragment it needs, as the SDK sends it.
 local M = {}
 
 M.ArtifactMembershipByName = [==[
@@ -805,6 +805,72 @@ mutation DeleteArtifact($input: DeleteArtifactInput!) {
       id
     }
   }
+}
+]==]
+
+M.ProjectArtifactType = [==[
+query ProjectArtifactType($entity: String!, $project: String!, $type: String!) {
+  project(entityName: $entity, name: $project) {
+    artifactType(name: $type) {
+      ...ArtifactTypeFragment
+    }
+  }
+}
+
+fragment ArtifactTypeFragment on ArtifactType {
+  __typename
+  id
+  name
+  description
+  createdAt
+}
+]==]
+
+M.ProjectArtifactCollection = [==[
+query ProjectArtifactCollection($entity: String!, $project: String!, $type: String!, $name: String!) {
+  project(entityName: $entity, name: $project) {
+    artifactType(name: $type) {
+      artifactCollection(name: $name) {
+        __typename
+        ...ArtifactCollectionFragment
+      }
+    }
+  }
+}
+
+fragment ArtifactCollectionFragment on ArtifactCollection {
+  __typename
+  id
+  name
+  description
+  createdAt
+  updatedAt
+  project {
+    ...ProjectInfoFragment
+  }
+  type: defaultArtifactType {
+    name
+  }
+  tags {
+    edges {
+      node {
+        ...TagFragment
+      }
+    }
+  }
+}
+
+fragment ProjectInfoFragment on Project {
+  name
+  entity {
+    name
+  }
+}
+
+fragment TagFragment on Tag {
+  __typename
+  id
+  name
 }
 ]==]
 
