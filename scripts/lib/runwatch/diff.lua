@@ -48,6 +48,13 @@ end
 
 -- tags(old, new) -> added, removed (set semantics, in a stable order)
 function M.tags(old, new)
+  old, new = old or {}, new or {}
+  -- the common case, every run on every tick: the same list as last time
+  if #old == #new then
+    local same = true
+    for i = 1, #new do if old[i] ~= new[i] then same = false break end end
+    if same then return {}, {} end
+  end
   local o, n = {}, {}
   for _, t in ipairs(old or {}) do o[t] = true end
   for _, t in ipairs(new or {}) do n[t] = true end
