@@ -708,9 +708,46 @@ static void enc_integer(jenc *e, lua_Integer v) {
 ** it decodes as a float again. NaN and the infinities are written the way
 ** Python's json module writes them.
 */
+/*
+** The fast path of format_float, for the common floats (times, rates, losses): x as k / 10^d
+** with the fewest decimals d (0..9) whose decimal reads back to x, when that decimal has at most
+** 15 significant digits and 1e-4 <= |x| < 1e15. There the slow path stops at %.15g, which prints
+** this very decimal (x lies within half an ulp of it, far less than half a unit of the 15th
+** digit), so the text is the same byte for byte, without snprintf and strtod. The check is exact:
+** k < 2^53 and 10^d are exact doubles, so k / 10^d is the correctly rounded value of the decimal,
+** which is what strtod returns. -> the length written, or 0 when the fast path does not apply.
+*/
+static int format_float_fast(char *buf, double x) {
+  static const uint64_t p10[] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000,
+    100000000, 1000000000};
+  double ax = fabs(x);
+  int d;
+  if (!(ax >= 1e-4 && ax < 1e15)) return 0;
+  for (d = 0; d <= 9; d++) {
+    double y = nearbyint(ax * pow10_exact[d]);
+    if (y >= 1e15) return 0;             /* more than 15 significant digits */
+    if (y / pow10_exact[d] == ax) {
+      uint64_t k = (uint64_t)y, ip = k / p10[d], fr = k % p10[d];
+      char tmp[24], *o = buf;
+      int n = 0, i;
+      if (x < 0) *o++ = '-';
+      do { tmp[n++] = (char)('0' + ip % 10); ip /= 10; } while (ip);
+      while (n) *o++ = tmp[--n];
+      *o++ = '.';
+      if (d == 0) *o++ = '0';            /* 15.0: a float again when read back */
+      for (i = d - 1; i >= 0; i--) { o[i] = (char)('0' + fr % 10); fr /= 10; }
+      o += d;
+      *o = '\0';
+      return (int)(o - buf);
+    }
+  }
+  return 0;
+}
+
 static int format_float(char *buf, size_t size, double x) {
   locale_t old;
   int prec, len = 0;
+  if ((len = format_float_fast(buf, x)) > 0) return len;
   if (x != x) return snprintf(buf, size, "NaN");
   if (x == (double)HUGE_VAL) return snprintf(buf, size, "Infinity");
   if (x == -(double)HUGE_VAL) return snprintf(buf, size, "-Infinity");

@@ -63,6 +63,42 @@ do
   t.eq(bad, 0, "realistic doubles round-trip")
 end
 
+-- the encoder's fast path for short decimals (times, losses, rates) writes what the search over
+-- %.15g, %.16g, %.17g writes, byte for byte: compared with that search done here in Lua
+do
+  local function slow(x)
+    local s
+    for p = 15, 17 do
+      s = string.format("%." .. p .. "g", x)
+      if tonumber(s) == x then break end
+    end
+    if not s:find("[.en]") then s = s .. ".0" end
+    return s
+  end
+  local diff, n = 0, 0
+  local function check(x)
+    n = n + 1
+    local got, want = json.encode(x), slow(x)
+    if got ~= want then
+      diff = diff + 1
+      if diff < 5 then print(string.format("fast path differs: %.17g -> %s, want %s", x, got, want)) end
+    end
+  end
+  for i = 1, 200000 do
+    local d = math.random(0, 12)
+    local x = math.random(0, math.tointeger(10 ^ math.random(1, 15))) / 10 ^ d
+    if i % 4 == 0 then x = x + math.random() * 10 ^ math.random(-8, 8) end
+    if i % 7 == 0 then x = -x end
+    if i % 11 == 0 then x = 1.7e9 + math.random(0, 10 ^ 9) / 1e6 end     -- epoch seconds with us
+    if i % 13 == 0 then x = math.floor(x * 1000 + 0.5) / 1000 end
+    check(x + 0.0)
+  end
+  for _, x in ipairs{1e-4, 1.0000000000000001e-4, 9.999999999999999e-5, 1e15, 999999999999999.0,
+    99999999999999.9, 0.1 + 0.2, 1 / 3, 123456789012345.0, 12345678901234.5, 0.000123456789,
+    -0.0, 0.0, 1e308, 2 ^ 53, 2 ^ 53 + 0.0, 4503599627370495.5} do check(x + 0.0) end
+  t.eq(diff, 0, "fast float texts equal the %.15g..17g search (" .. n .. " values)")
+end
+
 -- known shortest texts
 for _, c in ipairs{
   {0.1, "0.1"}, {1.0, "1.0"}, {-1.0, "-1.0"}, {100.0, "100.0"}, {1e20, "1e+20"}, {1e15, "1e+15"},

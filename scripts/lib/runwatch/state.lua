@@ -17,7 +17,7 @@ local encode, decode, argerr, check_string, check_id, now = S.encode, S.decode, 
 -- state.open([path [, {readonly = bool}]]) -> state (store.lua says how a store is opened)
 function M.open(path, opts) return store.open(path, opts, M) end   -- a tail call: errors blame the caller
 for _, k in ipairs({"close", "path", "is_open", "holder", "dry_run", "transaction",
-    "in_transaction", "iso", "parse_time", "SCHEMA_VERSION"}) do
+    "in_transaction", "contended", "iso", "parse_time", "SCHEMA_VERSION"}) do
   M[k] = store[k]
 end
 

@@ -824,6 +824,8 @@ function state.delete_cursor(...) end
 ---@private
 function state.dry_run(...) end
 ---@private
+function state.contended(...) end
+---@private
 function state.holder(...) end
 ---@private
 function state.in_transaction(...) end

@@ -43,6 +43,9 @@ M.defaults = {every = 60, batch = 100, per_page = 500, max_rows = 1000,
 
 local function null(v) if v == json.null then return nil end return v end
 local tointeger, tonumber = math.tointeger, tonumber
+-- cadence gaps to the microsecond: plenty for a median, and a short decimal in the cursor's JSON
+-- (json.encode writes those without the slow shortest-text search)
+local function round6(x) return math.floor(x * 1e6 + 0.5) / 1e6 end
 
 
 -- {====== per-run bookkeeping
@@ -274,7 +277,7 @@ function Group:fetch_history(nodes, stats)
 end
 
 -- Processes one run for one watch: events, history, staleness, rules. The cursor is saved
--- after the run's handlers returned (each run in its own transaction).
+-- after the run's handlers returned (each run in its own savepoint: process_batch).
 function Watch:process(node, rows, now, stats)
   local path = self.group.entity .. "/" .. self.group.project .. "/" .. node.id
   local c = self:cursor(path)
@@ -320,7 +323,7 @@ function Watch:process(node, rows, now, stats)
       for i = 2, #new do
         local b, st = tonumber(new[i]._timestamp), steps[i]
         if pa and b and b > pa and st > ps then
-          gaps[#gaps + 1] = (b - pa)
+          gaps[#gaps + 1] = round6(b - pa)
           if #gaps > 20 then table.remove(gaps, 1) end
         end
         pa, ps = b, st
@@ -373,7 +376,7 @@ function Watch:process(node, rows, now, stats)
     if c.last_step ~= nil and c.last_step >= 0 and not (c.gaps and #c.gaps > 0) then
       -- no row timestamps: estimate the cadence from what the ticks saw
       local gaps = c.tick_gaps or {}
-      gaps[#gaps + 1] = (now - (c.advanced or now)) / math.max(1, last - c.last_step)
+      gaps[#gaps + 1] = round6((now - (c.advanced or now)) / math.max(1, last - c.last_step))
       if #gaps > 20 then table.remove(gaps, 1) end
       c.tick_gaps = gaps
     end
@@ -413,30 +416,78 @@ function Watch:process(node, rows, now, stats)
   self:save(path, c)
 end
 
--- Processes one run for one watch in one state transaction, with the handlers' and rules'
--- effects deferred to the outbox in it. -> true, or false when the transaction failed (a full
--- disk, an I/O error): then nothing of it is kept, in the store or in memory (the cursor cache
--- is dropped), and the run is looked at again next tick, even if it ended meanwhile.
-function Group:process_one(w, n, rows, now, stats, tick_id)
+-- Processes one run for one watch in a savepoint of the batch's transaction (process_batch),
+-- with the handlers' and rules' effects deferred to the outbox in it. -> true, or false when the
+-- savepoint failed (a full disk, an I/O error): then nothing of the run is kept, in the store or
+-- in memory, and it is looked at again next tick, even if it ended meanwhile. The cursors it
+-- saved go to `done`, for the cache once the batch has committed.
+function Group:process_one(w, n, rows, now, stats, tick_id, done)
   local path = self.entity .. "/" .. self.project .. "/" .. n.id
   w.saved = {}
-  local was_alive = self.alive[n.id]
   local ok, err = pcall(state.transaction, function()
     local _ <close> = task.with_context({defer = true, watch = w.id, run = path, tick = tick_id})
     w:process(n, rows, now, stats)
   end)
+  local saved = w.saved
+  w.saved = {}
   if ok then
-    for p, c in pairs(w.saved) do w.cursors[p] = c end
-    w.saved = {}
+    done[#done + 1] = {w = w, id = n.id, path = path, saved = saved}
     return true
   end
-  w.saved = {}
+  self:not_processed(w, n.id, path, err)
+  return false
+end
+
+-- A run whose state was not saved: its cached cursor goes (the store has the truth) and it is
+-- revisited next tick (by name if it is no longer listed).
+function Group:not_processed(w, id, path, err)
   w.cursors[path] = nil
-  self.alive[n.id] = true              -- revisit it next tick (by name if it is no longer listed)
+  self.alive[id] = true
   local t = task.current()
   core.log("error", "watch " .. w.id .. ": " .. path .. " not processed: " .. tostring(err), nil,
     t and t.script, t and t.job)
-  return false
+end
+
+-- Processes work items {w, n, rows} in batches: one state transaction holds many runs, each in
+-- its own savepoint (a failed run undoes only itself), so a page costs one commit instead of one
+-- per run. The cursors enter the cache when their batch has committed; a failed commit drops the
+-- batch's runs from it and they are processed again next tick. A batch ends early when a run
+-- failed or another job waits for the store (that job then gets its turn before the next one).
+function Group:process_batch(work, now, stats, tick_id)
+  local i = 1
+  while i <= #work do
+    local first, done, failed = i, {}, false
+    local ok, err = pcall(state.transaction, function()
+      repeat
+        local it = work[i]
+        i = i + 1
+        if not it.w.stopped and not self:process_one(it.w, it.n, it.rows, now, stats, tick_id, done) then
+          stats.failed = stats.failed + 1
+          failed = true
+        end
+      until i > #work or failed or state.contended()
+    end)
+    if ok then
+      for _, d in ipairs(done) do
+        for p, c in pairs(d.saved) do d.w.cursors[p] = c end
+      end
+    else
+      for _, d in ipairs(done) do self:not_processed(d.w, d.id, d.path, err) end
+      stats.failed = stats.failed + #done
+      if i == first then                 -- the transaction did not begin: none of the rest can
+        for j = i, #work do
+          local it = work[j]
+          self:not_processed(it.w, it.n.id, self.entity .. "/" .. self.project .. "/" .. it.n.id, err)
+        end
+        stats.failed = stats.failed + (#work - i + 1)
+        i = #work + 1
+      end
+    end
+    -- what this batch queued is delivered outside the tick, while the next runs are processed
+    effects.kick()
+    local deadline = core.monotonic() + 0.1
+    while i <= #work and state.contended() and core.monotonic() < deadline do task.sleep(0.005) end
+  end
 end
 
 -- poke(): data changed (a file watcher saw it): tick soon, once, unless a tick is running.
@@ -453,7 +504,7 @@ end
 -- One tick of a group: poll, fetch history once, then every watch processes every run.
 function Group:tick()
   local t0 = core.now()
-  local now = core.time()
+  local now = math.floor(core.time() * 1000 + 0.5) / 1000   -- ms: short in the cursors' JSON
   local stats = {requests = 0, examined = 0, rows = 0, failed = 0}
   if not self.start_mark then
     local saved = state.meta_get("watchgroup:" .. self.key_id)
@@ -471,17 +522,15 @@ function Group:tick()
     for _, w in ipairs(self.watches) do        -- rules that prime windows, load peers' values
       for _, r in ipairs(w.rules) do if r.prepare then r:prepare(w, chunk, rows, stats) end end
     end
+    local work = {}
     for _, w in ipairs(self.watches) do
       if not w.stopped then
         for _, n in ipairs(chunk) do
-          if not self:process_one(w, n, rows[n.id] or (any_history and {} or nil), now, stats, tick_id) then
-            stats.failed = stats.failed + 1
-          end
+          work[#work + 1] = {w = w, n = n, rows = rows[n.id] or (any_history and {} or nil)}
         end
       end
     end
-    -- what this page queued is delivered outside the tick, while the next page is processed
-    effects.kick()
+    self:process_batch(work, now, stats, tick_id)
   end
   -- Pipelined: each poll page's history requests start as soon as the page arrives, and the next
   -- poll page is fetched meanwhile; the pages are processed in order, each once its rows are in.

@@ -94,7 +94,7 @@ local db_readonly = false
 local db_lock         -- the runwatch.Lock held on db_path .. ".lock" while open for writing
 local dry_copy        -- in a dry run: {file = the throwaway copy's path, placeholder = ...}
 local cache = {}      -- sql -> prepared runwatch.Stmt
-local tx = {depth = 0, owner = nil}
+local tx = {depth = 0, owner = nil, waiters = 0}
 
 -- {====== errors
 
@@ -415,6 +415,8 @@ local function use(write)
         "(not inside a job)", 3)
     end
     local deadline = core.monotonic() + M.TX_WAIT
+    tx.waiters = tx.waiters + 1          -- seen by contended(): a long batch commits early
+    local _ <close> = setmetatable({}, {__close = function() tx.waiters = tx.waiters - 1 end})
     repeat
       if core.monotonic() > deadline then
         error(world_error("busy", string.format("state: another job's transaction has been open " ..
@@ -537,6 +539,7 @@ end
 -- {====== transactions
 
 local function exec(sql) return db:exec(sql) end
+-- (BEGIN, COMMIT, SAVEPOINT and RELEASE go through q_run: prepared once, not parsed per run)
 
 -- state.transaction(fn) -> fn's results. BEGIN IMMEDIATE ... COMMIT; an error rolls back and
 -- is raised again. A nested call joins the outer transaction through a savepoint (an error
@@ -547,9 +550,15 @@ function M.transaction(fn)
   local co = coroutine.running()
   local done = false
   if tx.depth > 0 then
+    -- SQLite may have rolled the outer transaction back on its own (a full disk, an I/O error):
+    -- a SAVEPOINT now would start a new transaction outside the caller's
+    if not db:in_transaction() then
+      error(world_error("aborted", "state: the enclosing transaction was rolled back after an " ..
+        "earlier error; nothing of it was kept"), 2)
+    end
     tx.depth = tx.depth + 1
     local name = "rw_sp" .. tx.depth
-    guard(exec, "SAVEPOINT " .. name)
+    guard(q_run, "SAVEPOINT " .. name)
     local _ <close> = setmetatable({}, {__close = function()
       if not done and db then
         pcall(exec, "ROLLBACK TO " .. name)
@@ -558,23 +567,27 @@ function M.transaction(fn)
       tx.depth = tx.depth - 1
     end})
     local r = table.pack(fn())
-    guard(exec, "RELEASE " .. name)
+    guard(q_run, "RELEASE " .. name)
     done = true
     return table.unpack(r, 1, r.n)
   end
-  guard(exec, "BEGIN IMMEDIATE")
+  guard(q_run, "BEGIN IMMEDIATE")
   tx.depth, tx.owner = 1, co
   local _ <close> = setmetatable({}, {__close = function()
     if not done and db and db:in_transaction() then pcall(exec, "ROLLBACK") end
     tx.depth, tx.owner = 0, nil
   end})
   local r = table.pack(fn())
-  guard(exec, "COMMIT")
+  guard(q_run, "COMMIT")
   done = true
   return table.unpack(r, 1, r.n)
 end
 
 function M.in_transaction() return tx.depth > 0 end
+
+-- state.contended() -> true while another job waits for the open transaction to end (a caller
+-- that batches many units of work in one transaction commits early then)
+function M.contended() return tx.waiters > 0 end
 
 -- }======
 
