@@ -25,6 +25,8 @@
 /* Upvalues of every module function. */
 #define UV_ARRAY_MT lua_upvalueindex(1)
 #define UV_OBJECT_MT lua_upvalueindex(2)
+#define UV_ENC_BUF lua_upvalueindex(3)   /* json.encode's buffer, kept between calls */
+#define UV_ENC_SEEN lua_upvalueindex(4)  /* and its (empty) set of tables being encoded */
 
 /* The "C" locale, so that strtod and snprintf use '.' whatever setlocale() did. */
 static locale_t json_c_locale;
@@ -142,6 +144,9 @@ typedef struct jdec {
   const char *end;    /* s + len; *end == '\0', which the scanners use as a sentinel */
   const char *p;      /* current position */
   int depth, max_depth;
+  const char *jkey;   /* json_strings: the member name whose array holds JSON texts, or NULL */
+  size_t jkeylen;
+  int jnext;          /* the value being decoded is that member's */
   const char *errpos;
   char err[96];
 } jdec;
@@ -202,14 +207,11 @@ static long hex4(const char *q, const char **bad) {
 }
 
 /*
-** The rest of a string that has escapes: start is just after the opening quote, q at the first
-** backslash. A luaL_Buffer is safe here because nothing else touches the stack meanwhile.
+** The rest of a string that has escapes, from q (its first backslash) to the closing quote, added
+** to the buffer b; d->p goes past the quote. A luaL_Buffer is safe here because nothing else
+** touches the stack meanwhile.
 */
-static int dec_string_escaped(jdec *d, const char *start, const char *q) {
-  lua_State *L = d->L;
-  luaL_Buffer b;
-  luaL_buffinit(L, &b);
-  luaL_addlstring(&b, start, (size_t)(q - start));
+static int dec_unescape(jdec *d, luaL_Buffer *bp, const char *q) {
   for (;;) {
     const char *run = q;
     const char *bad;
@@ -217,34 +219,33 @@ static int dec_string_escaped(jdec *d, const char *start, const char *q) {
     long cp, lo;
     int n;
     while (dec_class[(unsigned char)*q] == DC_PLAIN) q++;
-    if (q > run) luaL_addlstring(&b, run, (size_t)(q - run));
+    if (q > run) luaL_addlstring(bp, run, (size_t)(q - run));
     c = (unsigned char)*q;
     switch (dec_class[c]) {
       case DC_QUOTE:
-        luaL_pushresult(&b);
         d->p = q + 1;
         return 0;
       case DC_NUL:  /* a raw NUL inside a string, or the end of the input */
         if (q >= d->end) return dec_unexpected(d, q);
-        luaL_addchar(&b, '\0');
+        luaL_addchar(bp, '\0');
         q++;
         break;
       case DC_HIGH:
         if ((n = utf8_seq((const unsigned char *)q, 0, NULL)) == 0)
           return dec_fail(d, q, "invalid UTF-8");
-        luaL_addlstring(&b, q, (size_t)n);
+        luaL_addlstring(bp, q, (size_t)n);
         q += n;
         break;
       default:  /* DC_BACKSLASH */
         switch (q[1]) {
-          case '"': luaL_addchar(&b, '"'); break;
-          case '\\': luaL_addchar(&b, '\\'); break;
-          case '/': luaL_addchar(&b, '/'); break;
-          case 'b': luaL_addchar(&b, '\b'); break;
-          case 'f': luaL_addchar(&b, '\f'); break;
-          case 'n': luaL_addchar(&b, '\n'); break;
-          case 'r': luaL_addchar(&b, '\r'); break;
-          case 't': luaL_addchar(&b, '\t'); break;
+          case '"': luaL_addchar(bp, '"'); break;
+          case '\\': luaL_addchar(bp, '\\'); break;
+          case '/': luaL_addchar(bp, '/'); break;
+          case 'b': luaL_addchar(bp, '\b'); break;
+          case 'f': luaL_addchar(bp, '\f'); break;
+          case 'n': luaL_addchar(bp, '\n'); break;
+          case 'r': luaL_addchar(bp, '\r'); break;
+          case 't': luaL_addchar(bp, '\t'); break;
           case 'u': {
             char out[4];
             if ((cp = hex4(q + 2, &bad)) < 0) {
@@ -257,7 +258,7 @@ static int dec_string_escaped(jdec *d, const char *start, const char *q) {
               q += 6;
             }
             /* a lone surrogate becomes its 3-byte (WTF-8) form, as Python keeps it */
-            luaL_addlstring(&b, out, (size_t)utf8_put(out, (unsigned long)cp));
+            luaL_addlstring(bp, out, (size_t)utf8_put(out, (unsigned long)cp));
             q += 4;
             break;
           }
@@ -271,6 +272,16 @@ static int dec_string_escaped(jdec *d, const char *start, const char *q) {
         break;
     }
   }
+}
+
+/* A string with escapes: start is just after the opening quote, q at the first backslash. */
+static int dec_string_escaped(jdec *d, const char *start, const char *q) {
+  luaL_Buffer b;
+  luaL_buffinit(d->L, &b);
+  luaL_addlstring(&b, start, (size_t)(q - start));
+  if (dec_unescape(d, &b, q)) return -1;
+  luaL_pushresult(&b);
+  return 0;
 }
 
 /* A string at p (the opening quote): pushes it. Strings without escapes are pushed in place. */
@@ -297,6 +308,51 @@ static int dec_string(jdec *d, const char *p) {
         break;
     }
   }
+}
+
+/*
+** json_strings: a string that holds a JSON text (a history row) is decoded as that text, without
+** making the string: its unescaped bytes wait in a luaL_Buffer, NUL-terminated as the scanners
+** need, and a second decoder reads them (its own depth, as json.decode of the string would). A
+** string that is not a JSON text is pushed as the string it is, for the caller to judge.
+*/
+static int dec_inner(jdec *d, const char *s, size_t len) {
+  jdec sub;
+  int top = lua_gettop(d->L);
+  sub = *d;
+  sub.s = s; sub.end = s + len; sub.p = s;
+  sub.depth = 0; sub.max_depth = JSON_DEFAULT_DEPTH; sub.jkey = NULL; sub.jnext = 0;
+  if (dec_value(&sub) == 0 && skip_ws(sub.p) >= sub.end) return 0;
+  lua_settop(d->L, top);
+  lua_pushlstring(d->L, s, len);
+  return 0;
+}
+
+static int dec_json_string(jdec *d, const char *p) {
+  lua_State *L = d->L;
+  const char *q = p + 1;
+  luaL_Buffer b;
+  int slot;
+  while (dec_class[(unsigned char)*q] == DC_PLAIN) q++;
+  if (*q != '\\') {                      /* no escape: the plain path, then decode the string */
+    const char *t;
+    size_t len;
+    if (dec_string(d, p)) return -1;
+    t = lua_tolstring(L, -1, &len);
+    slot = lua_gettop(L);
+    dec_inner(d, t, len);
+    lua_remove(L, slot);
+    return 0;
+  }
+  luaL_buffinit(L, &b);
+  slot = lua_gettop(L);
+  luaL_addlstring(&b, p + 1, (size_t)(q - p - 1));
+  if (dec_unescape(d, &b, q)) return -1;
+  luaL_addchar(&b, '\0');
+  dec_inner(d, luaL_buffaddr(&b), luaL_bufflen(&b) - 1);
+  if (b.b != b.init.b) lua_closeslot(L, slot);   /* the buffer's box (to-be-closed), as luaL_pushresult does */
+  lua_remove(L, slot);
+  return 0;
 }
 
 static const double pow10_exact[] = {
@@ -413,8 +469,9 @@ static void dec_flush(lua_State *L, int base, int nslots, int narr, int nrec, in
 
 static int dec_array(jdec *d, const char *p) {
   lua_State *L = d->L;
-  int base = lua_gettop(L), batch;
+  int base = lua_gettop(L), batch, json_strings = d->jnext;
   lua_Integer n = 0;
+  d->jnext = 0;
   if (dec_enter(d, p)) return -1;
   batch = base < DEC_STACK_BUDGET ? DEC_BATCH : 0;
   luaL_checkstack(L, batch + 4, "json.decode");
@@ -424,7 +481,8 @@ static int dec_array(jdec *d, const char *p) {
   else {
     for (;;) {
       d->p = p;
-      if (dec_value(d)) return -1;
+      if (json_strings && *(p = skip_ws(p)) == '"') { if (dec_json_string(d, p)) return -1; }
+      else if (dec_value(d)) return -1;
       ++n;
       if (n > batch) lua_rawseti(L, base + 1, n);
       else if (n == batch) dec_flush(L, base, batch, batch * 2, 0, 1);
@@ -458,6 +516,11 @@ static int dec_object(jdec *d, const char *p) {
       p = skip_ws(d->p);
       if (*p != ':') return dec_unexpected(d, p);
       d->p = p + 1;
+      if (d->jkey) {
+        size_t kl;
+        const char *k = lua_tolstring(L, -1, &kl);
+        d->jnext = kl == d->jkeylen && memcmp(k, d->jkey, kl) == 0 && *skip_ws(p + 1) == '[';
+      }
       if (dec_value(d)) return -1;
       ++n;
       if (n > batch) lua_rawset(L, base + 1);  /* a duplicate key: the last one wins */
@@ -517,14 +580,31 @@ static int dec_value(jdec *d) {
   }
 }
 
-/* json.decode(s [, opts]) -> value | nil, msg. Offsets in messages are 1-based bytes. */
+/*
+** json.decode(s [, opts]) -> value | nil, msg. Offsets in messages are 1-based bytes.
+** opts.json_strings = NAME: the strings of an array under a member NAME (at any depth) are JSON
+** texts, decoded as such (W&B's history rows); one that is not stays a string.
+*/
 static int json_decode(lua_State *L) {
-  static const char *const known[] = {"max_depth", NULL};
+  static const char *const known[] = {"max_depth", "json_strings", NULL};
   jdec d;
   size_t len;
   luaL_checktype(L, 1, LUA_TSTRING);
   check_options(L, 2, known);
   d.max_depth = opt_depth(L, 2);
+  d.jkey = NULL;
+  d.jkeylen = 0;
+  d.jnext = 0;
+  if (lua_istable(L, 2)) {
+    lua_getfield(L, 2, "json_strings");
+    if (!lua_isnil(L, -1)) {
+      if (lua_type(L, -1) != LUA_TSTRING)
+        luaL_argerror(L, 2, "json_strings must be a string (a member name)");
+      d.jkey = lua_tolstring(L, -1, &d.jkeylen);
+      lua_replace(L, 2);                 /* pinned at index 2: the table is not needed any more */
+    }
+    else lua_pop(L, 1);
+  }
   lua_settop(L, 2);
   d.L = L;
   d.s = lua_tolstring(L, 1, &len);
@@ -555,7 +635,10 @@ static int json_decode(lua_State *L) {
 typedef struct jbuf {
   char *p;
   size_t n, cap;
+  int busy;            /* an encode with it is under way, or raised (then it is not reused) */
 } jbuf;
+
+#define ENC_KEEP_MAX (64 * 1024)   /* a kept buffer larger than this is freed after use */
 
 static int jbuf_gc(lua_State *L) {
   jbuf *b = (jbuf *)luaL_checkudata(L, 1, JSON_BUFFER_MT);
@@ -1104,17 +1187,33 @@ static int json_encode(lua_State *L) {
   e.indent = (int)indent;
   e.cls = e.ascii ? enc_class_ascii : enc_class;
   lua_settop(L, 2);
-  e.b = (jbuf *)lua_newuserdatauv(L, sizeof(jbuf), 0);  /* 3 */
-  e.b->p = NULL;
-  e.b->n = e.b->cap = 0;
-  luaL_setmetatable(L, JSON_BUFFER_MT);
-  lua_newtable(L);  /* 4: tables being encoded, for cycle detection */
+  /* the kept buffer and set (no allocation per call), unless one is in use: an encode that
+     raised left them busy, and its set may still hold tables: then fresh ones, kept after */
+  e.b = (jbuf *)lua_touserdata(L, UV_ENC_BUF);
+  if (e.b->busy) {
+    e.b = (jbuf *)lua_newuserdatauv(L, sizeof(jbuf), 0);
+    e.b->p = NULL;
+    e.b->n = e.b->cap = 0;
+    e.b->busy = 0;
+    luaL_setmetatable(L, JSON_BUFFER_MT);
+    lua_replace(L, UV_ENC_BUF);
+    lua_newtable(L);
+    lua_replace(L, UV_ENC_SEEN);
+  }
+  lua_pushvalue(L, UV_ENC_BUF);   /* 3: pinned while encoding */
+  lua_pushvalue(L, UV_ENC_SEEN);  /* 4: tables being encoded, for cycle detection */
   e.seen = 4;
+  e.b->n = 0;
+  e.b->busy = 1;
   enc_value(&e, 1, 0, NULL);
   lua_pushlstring(L, e.b->p ? e.b->p : "", e.b->n);
-  free(e.b->p);
-  e.b->p = NULL;
-  e.b->n = e.b->cap = 0;
+  e.b->busy = 0;
+  if (e.b->cap > ENC_KEEP_MAX) {
+    free(e.b->p);
+    e.b->p = NULL;
+    e.b->cap = 0;
+  }
+  e.b->n = 0;
   return 1;
 }
 
@@ -1180,7 +1279,15 @@ int luaopen_runwatch_json(lua_State *L) {
   lua_setfield(L, -4, "array_mt");
   lua_pushvalue(L, -1);
   lua_setfield(L, -4, "object_mt");
-  luaL_setfuncs(L, json_funcs, 2);
+  {
+    jbuf *b = (jbuf *)lua_newuserdatauv(L, sizeof(jbuf), 0);
+    b->p = NULL;
+    b->n = b->cap = 0;
+    b->busy = 0;
+    luaL_setmetatable(L, JSON_BUFFER_MT);
+  }
+  lua_newtable(L);
+  luaL_setfuncs(L, json_funcs, 4);
   lua_pushlightuserdata(L, NULL);  /* the same value as cjson.null */
   lua_setfield(L, -2, "null");
   return 1;

@@ -99,6 +99,39 @@ do
   t.eq(diff, 0, "fast float texts equal the %.15g..17g search (" .. n .. " values)")
 end
 
+-- json_strings: the JSON texts in the arrays under a member of that name are decoded in place
+-- (history rows in a W&B answer), equal to decoding each string afterwards
+do
+  local rows = {}
+  for i = 1, 300 do
+    local row = {_step = i, loss = 1 / i, _timestamp = 1.7e9 + i / 8, name = "r\"" .. i .. "\\",
+      nested = {history = {"not", "decoded"}}, u = "\u{e9}\u{1F600}"}
+    if i % 50 == 0 then row.big = string.rep("x\"", 6000) end     -- past the C buffer: a boxed one
+    rows[i] = json.encode(row)
+  end
+  rows[#rows + 1] = "not json {"
+  rows[#rows + 1] = "[1, 2]"
+  rows[#rows + 1] = "5"
+  rows[#rows + 1] = "{\"a\": 1} trailing"
+  local doc = json.encode({data = {project = {r1 = {history = json.array(rows)}, r2 = {history = "{}"},
+    r3 = {other = json.array({"{\"x\": 1}"})}}}})
+  local got = json.decode(doc, {json_strings = "history"})
+  local want = json.decode(doc)
+  for i, r in ipairs(want.data.project.r1.history) do
+    local v = json.decode(r)
+    if v ~= nil then want.data.project.r1.history[i] = v end
+  end
+  t.eq(got, want, "json_strings: rows decoded in place, as decoding each string afterwards")
+  t.eq(got.data.project.r1.history[301], "not json {", "json_strings: a string that is not JSON stays a string")
+  t.eq(got.data.project.r1.history[304], "{\"a\": 1} trailing", "json_strings: so does one with trailing bytes")
+  t.eq(got.data.project.r2.history, "{}", "json_strings: only arrays are looked into")
+  t.eq(got.data.project.r3.other[1], "{\"x\": 1}", "json_strings: only under that member")
+  t.eq(got.data.project.r1.history[7].nested.history[1], "not", "json_strings: not inside the decoded rows")
+  t.checkerr("json_strings must be a string", json.decode, doc, {json_strings = 5})
+  t.eq(select(2, json.decode('{"history": ["{}", ]}', {json_strings = "history"})),
+    "json: unexpected character ']' at byte 20", "json_strings: a syntax error of the document is reported as ever")
+end
+
 -- known shortest texts
 for _, c in ipairs{
   {0.1, "0.1"}, {1.0, "1.0"}, {-1.0, "-1.0"}, {100.0, "100.0"}, {1e20, "1e+20"}, {1e15, "1e+15"},

@@ -127,12 +127,13 @@ function M.current() return current end
 -- sets it for the running task until the returned value is closed (`local _ <close> = ...`);
 -- sub-jobs spawned meanwhile inherit it. Another job never sees it.
 function M.context() return current and current.ctx end
+local RESTORE = {__close = function(o) o[1].ctx = o[2] end}   -- o = {task, previous context}
 function M.with_context(ctx)
   local t = current
   if not t then error("with_context outside a job", 2) end
   local prev = t.ctx
   t.ctx = ctx
-  return setmetatable({}, {__close = function() t.ctx = prev end})
+  return setmetatable({t, prev}, RESTORE)
 end
 function M.running_tasks() return running end
 

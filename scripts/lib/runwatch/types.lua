@@ -802,9 +802,10 @@ function state.delete(key) end
 ---@param prefix? string
 ---@return string[]
 function state.keys(prefix) end
----@param fn fun(): any
+---@param fn fun(...): any
+---@param ... any passed to fn
 ---@return any
-function state.transaction(fn) end
+function state.transaction(fn, ...) end
 ---@private
 function state.alert(...) end
 ---@private

@@ -43,6 +43,8 @@ M.defaults = {every = 60, batch = 100, per_page = 500, max_rows = 1000,
 
 local function null(v) if v == json.null then return nil end return v end
 local tointeger, tonumber = math.tointeger, tonumber
+local clone = core.clone        -- a shallow copy made at its final size (C)
+local EMPTY = setmetatable({}, {__newindex = function() error("read-only table", 2) end})
 -- cadence gaps to the microsecond: plenty for a median, and a short decimal in the cursor's JSON
 -- (json.encode writes those without the slow shortest-text search)
 local function round6(x) return math.floor(x * 1e6 + 0.5) / 1e6 end
@@ -262,7 +264,8 @@ function Group:fetch_history(nodes, stats)
     for _, res in ipairs(results) do for id, rows in pairs(res) do by[id] = rows end end
     for i, r in ipairs(need) do
       local rows = by[r.id] or {}
-      for _, row in ipairs(rows) do r.rows[#r.rows + 1] = row end
+      if #r.rows == 0 then r.rows = rows         -- the first window (nearly always the only one)
+      else for _, row in ipairs(rows) do r.rows[#r.rows + 1] = row end end
       local upto = specs[i].max_step
       if r.open then
         rows_by_id[r.id] = r.rows
@@ -278,16 +281,16 @@ end
 
 -- Processes one run for one watch: events, history, staleness, rules. The cursor is saved
 -- after the run's handlers returned (each run in its own savepoint: process_batch).
-function Watch:process(node, rows, now, stats)
-  local path = self.group.entity .. "/" .. self.group.project .. "/" .. node.id
+function Watch:process(node, rows, now, stats, path)
+  path = path or (self.group.entity .. "/" .. self.group.project .. "/" .. node.id)
   local c = self:cursor(path)
   local fresh = c == nil
   local state = null(node.state)
   local run = run_mod.new(self.api, self.group.entity, self.group.project, node, false)
-  local prev = c or {}
-  c = {}
-  for k, v in pairs(prev) do c[k] = v end
-  local ctx = setmetatable({watch = self, now = now, rows = {}, first = fresh, cursor = c}, CTX_MT)
+  local prev = c or EMPTY
+  c = clone(prev)              -- the cached cursor stays as committed until the batch commits
+  local ctx = setmetatable({watch = self, now = now, rows = EMPTY, first = fresh, cursor = c,
+    eval_from = nil, from_step = nil, stale = nil}, CTX_MT)
   stats.examined = stats.examined + 1
 
   if fresh then
@@ -302,26 +305,33 @@ function Watch:process(node, rows, now, stats)
 
   -- history: rows from the cursor on, in step order, exactly once
   if self.wants_history and rows then
-    -- the hot loop of a tick (every new row of every run): numeric loops, each step read once
-    local new, steps, from = {}, {}, c.step or 0
-    for i = 1, #rows do
-      local row = rows[i]
-      local s = tointeger(row._step)
-      if s and s >= from then
-        local k = #new + 1
-        new[k], steps[k] = row, s
+    -- the hot loop of a tick (every new row of every run): numeric loops. When every row is new
+    -- (the common case) and this watch is the only one reading them, the list is handed over as
+    -- it came; otherwise the new rows are copied out.
+    local n, from, all = #rows, c.step or 0, true
+    for i = 1, n do
+      local s = tointeger(rows[i]._step)
+      if not (s and s >= from) then all = false break end
+    end
+    local new = rows
+    if not (all and self.group.history_readers == 1) then
+      new = {}
+      for i = 1, n do
+        local row = rows[i]
+        local s = tointeger(row._step)
+        if s and s >= from then new[#new + 1] = row end
       end
     end
     if #new > 0 then
       ctx.rows = new
       self:call("on_history", run, new)
-      c.step = steps[#new] + 1
+      c.step = tointeger(new[#new]._step) + 1
       stats.rows = stats.rows + #new
       -- cadence from the rows' own timestamps (the training process's clock)
       local gaps = c.gaps or {}
-      local pa, ps = tonumber(new[1]._timestamp), steps[1]
+      local pa, ps = tonumber(new[1]._timestamp), tointeger(new[1]._step)
       for i = 2, #new do
-        local b, st = tonumber(new[i]._timestamp), steps[i]
+        local b, st = tonumber(new[i]._timestamp), tointeger(new[i]._step)
         if pa and b and b > pa and st > ps then
           gaps[#gaps + 1] = round6(b - pa)
           if #gaps > 20 then table.remove(gaps, 1) end
@@ -351,12 +361,13 @@ function Watch:process(node, rows, now, stats)
   c.summary = sm
 
   -- tags, including ones a person adds in the UI
-  local tags = null(node.tags) or {}
+  local tags = null(node.tags) or EMPTY
+  local same_tags = false
   if not fresh and prev.tags then
     local added, removed = diff.tags(prev.tags, tags)
-    if #added + #removed > 0 then self:call("on_tags", run, added, removed) end
+    if #added + #removed > 0 then self:call("on_tags", run, added, removed) else same_tags = true end
   end
-  c.tags = json.array({table.unpack(tags)})
+  c.tags = same_tags and prev.tags or json.array({table.unpack(tags)})
 
   -- state changes
   if not fresh and prev.state and prev.state ~= state then
@@ -421,13 +432,15 @@ end
 -- savepoint failed (a full disk, an I/O error): then nothing of the run is kept, in the store or
 -- in memory, and it is looked at again next tick, even if it ended meanwhile. The cursors it
 -- saved go to `done`, for the cache once the batch has committed.
+local function process_in_savepoint(w, n, rows, now, stats, path, tick_id)
+  local _ <close> = task.with_context({defer = true, watch = w.id, run = path, tick = tick_id})
+  w:process(n, rows, now, stats, path)
+end
+
 function Group:process_one(w, n, rows, now, stats, tick_id, done)
   local path = self.entity .. "/" .. self.project .. "/" .. n.id
   w.saved = {}
-  local ok, err = pcall(state.transaction, function()
-    local _ <close> = task.with_context({defer = true, watch = w.id, run = path, tick = tick_id})
-    w:process(n, rows, now, stats)
-  end)
+  local ok, err = pcall(state.transaction, process_in_savepoint, w, n, rows, now, stats, path, tick_id)
   local saved = w.saved
   w.saved = {}
   if ok then
@@ -485,8 +498,10 @@ function Group:process_batch(work, now, stats, tick_id)
     end
     -- what this batch queued is delivered outside the tick, while the next runs are processed
     effects.kick()
-    local deadline = core.monotonic() + 0.1
-    while i <= #work and state.contended() and core.monotonic() < deadline do task.sleep(0.005) end
+    if i <= #work and state.contended() then         -- the waiting job's turn, for up to 0.1 s
+      local deadline = core.monotonic() + 0.1
+      repeat task.sleep(0.005) until not state.contended() or core.monotonic() > deadline
+    end
   end
 end
 
@@ -514,7 +529,10 @@ function Group:tick()
   end
   self.lines_pending = {}
   local any_history = false
-  for _, w in ipairs(self.watches) do if w.wants_history then any_history = true end end
+  self.history_readers = 0                  -- watches that get the rows (Watch:process)
+  for _, w in ipairs(self.watches) do
+    if w.wants_history then any_history = true; self.history_readers = self.history_readers + 1 end
+  end
   local tick_id = string.format("%.6f", now)        -- unique across restarts of the daemon
   -- one poll page of runs at a time: their new rows are fetched, delivered and dropped before
   -- the next page's, so memory follows the page size, not the number of running runs

@@ -541,14 +541,44 @@ end
 local function exec(sql) return db:exec(sql) end
 -- (BEGIN, COMMIT, SAVEPOINT and RELEASE go through q_run: prepared once, not parsed per run)
 
--- state.transaction(fn) -> fn's results. BEGIN IMMEDIATE ... COMMIT; an error rolls back and
--- is raised again. A nested call joins the outer transaction through a savepoint (an error
--- caught inside the outer function undoes only the inner writes). fn must not wait.
-function M.transaction(fn)
+-- state.transaction(fn, ...) -> fn(...)'s results. BEGIN IMMEDIATE ... COMMIT; an error rolls
+-- back and is raised again. A nested call joins the outer transaction through a savepoint (an
+-- error caught inside the outer function undoes only the inner writes). fn must not wait.
+-- No closure or table is made per call: the watch tick opens one savepoint per run.
+local SP = {}         -- depth -> {save =, release =, rollback =}: the savepoint statements
+local function savepoint(depth)
+  local sp = SP[depth]
+  if not sp then
+    local name = "rw_sp" .. depth
+    sp = {save = "SAVEPOINT " .. name, release = "RELEASE " .. name, rollback = "ROLLBACK TO " .. name}
+    SP[depth] = sp
+  end
+  return sp
+end
+
+-- closed when fn returns or raises: o = {sp (nil for the outer transaction), done}
+local UNDO = {__close = function(o)
+  if o.sp then
+    if not o.done and db then
+      pcall(exec, o.sp.rollback)
+      pcall(exec, o.sp.release)
+    end
+    tx.depth = tx.depth - 1
+  else
+    if not o.done and db and db:in_transaction() then pcall(exec, "ROLLBACK") end
+    tx.depth, tx.owner = 0, nil
+  end
+end}
+
+local function finish(o, sql, ...)
+  guard(q_run, sql)
+  o.done = true
+  return ...
+end
+
+function M.transaction(fn, ...)
   if type(fn) ~= "function" then argerr("transaction", 1, "function expected, got " .. type(fn)) end
   use(true)
-  local co = coroutine.running()
-  local done = false
   if tx.depth > 0 then
     -- SQLite may have rolled the outer transaction back on its own (a full disk, an I/O error):
     -- a SAVEPOINT now would start a new transaction outside the caller's
@@ -556,31 +586,16 @@ function M.transaction(fn)
       error(world_error("aborted", "state: the enclosing transaction was rolled back after an " ..
         "earlier error; nothing of it was kept"), 2)
     end
+    local sp = savepoint(tx.depth + 1)
+    guard(q_run, sp.save)
     tx.depth = tx.depth + 1
-    local name = "rw_sp" .. tx.depth
-    guard(q_run, "SAVEPOINT " .. name)
-    local _ <close> = setmetatable({}, {__close = function()
-      if not done and db then
-        pcall(exec, "ROLLBACK TO " .. name)
-        pcall(exec, "RELEASE " .. name)
-      end
-      tx.depth = tx.depth - 1
-    end})
-    local r = table.pack(fn())
-    guard(q_run, "RELEASE " .. name)
-    done = true
-    return table.unpack(r, 1, r.n)
+    local o <close> = setmetatable({sp = sp, done = false}, UNDO)
+    return finish(o, sp.release, fn(...))
   end
   guard(q_run, "BEGIN IMMEDIATE")
-  tx.depth, tx.owner = 1, co
-  local _ <close> = setmetatable({}, {__close = function()
-    if not done and db and db:in_transaction() then pcall(exec, "ROLLBACK") end
-    tx.depth, tx.owner = 0, nil
-  end})
-  local r = table.pack(fn())
-  guard(q_run, "COMMIT")
-  done = true
-  return table.unpack(r, 1, r.n)
+  tx.depth, tx.owner = 1, coroutine.running()
+  local o <close> = setmetatable({sp = nil, done = false}, UNDO)
+  return finish(o, "COMMIT", fn(...))
 end
 
 function M.in_transaction() return tx.depth > 0 end

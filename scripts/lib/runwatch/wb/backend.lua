@@ -96,6 +96,10 @@ function B:runs_page(entity, project, o)
     has_next = conn.pageInfo and conn.pageInfo.hasNextPage == true and last ~= nil}
 end
 
+-- answers with history rows: the rows (JSON texts) are decoded with the answer, in C, without
+-- making a string of each; decode_rows takes what is already a table as it is
+local ROWS = {json_strings = "history"}
+
 local function decode_rows(list)
   local rows = {}
   for i, s in ipairs(list or {}) do
@@ -105,8 +109,10 @@ local function decode_rows(list)
         errors.raise({message = "malformed history row from W&B: " .. tostring(err)}, 3)
       end
       rows[i] = row
-    else
+    elseif type(s) == "table" then
       rows[i] = s
+    else      -- a row that is not an object (5, null): malformed, whether decoded in place or not
+      errors.raise({message = "malformed history row from W&B: " .. (s == json.null and "null" or tostring(s))}, 3)
     end
   end
   return rows
@@ -198,7 +204,7 @@ function B:history(entity, project, id, o)
   end
   vars.samples = o.samples
   local system = o.stream == "system" or o.stream == "events"
-  local data = self:gql(system and Q.FULL_EVENTS or Q.FULL_HISTORY, vars, {op = "RunFullHistory"})
+  local data = self:gql(system and Q.FULL_EVENTS or Q.FULL_HISTORY, vars, {op = "RunFullHistory", decode = not system and ROWS or nil})
   local run = null(data.project) and null(data.project.run)
   if not run then return nil end
   return decode_rows(system and run.events or run.history)
@@ -227,7 +233,7 @@ function B:history_page(entity, project, id, o)
     return self:exact_rows(entity, project, id, sh and null(sh[1]) or {}, keys)
   end
   local data = self:gql(Q.HISTORY_PAGE, {entity = entity, project = project, run = id,
-    minStep = o.min_step, maxStep = o.max_step, pageSize = o.page_size}, {op = "HistoryPage"})
+    minStep = o.min_step, maxStep = o.max_step, pageSize = o.page_size}, {op = "HistoryPage", decode = ROWS})
   local run = null(data.project) and null(data.project.run)
   return decode_rows(run and run.history)
 end
@@ -459,7 +465,7 @@ function B:history_batch(entity, project, specs)
   end
   local q = "query WatchHistory(" .. table.concat(decl, ", ") .. ") {\n  project(name: $project, entityName: $entity) {\n" ..
     table.concat(body, "\n") .. "\n  }\n}\n"
-  local data = self:gql(q, vars, {op = "WatchHistory"})
+  local data = self:gql(q, vars, {op = "WatchHistory", decode = ROWS})
   local p = null(data.project)
   if not p then return out end
   for i, sp in ipairs(specs) do

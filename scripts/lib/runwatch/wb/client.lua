@@ -82,7 +82,7 @@ local function backend_message(body)
 end
 
 -- One attempt. Returns data, or nil + a CommError (with .retryable and .sent_maybe).
-function Client:attempt(body, op, timeout)
+function Client:attempt(body, op, timeout, decode)
   local auth = self:auth_header()          -- may raise: before a budget slot is taken
   local slot <close> = self.bucket:acquire()
   local res, err, code = http.request{
@@ -122,7 +122,7 @@ function Client:attempt(body, op, timeout)
       exc = res.body, retryable = retry.retryable_status(self.policy, status),
       sent_maybe = status ~= 429, headers = res.headers}
   end
-  local doc, derr = json().decode(res.body)
+  local doc, derr = json().decode(res.body, decode)
   if type(doc) ~= "table" then
     return nil, errors.new{message = "malformed answer from W&B: " .. tostring(derr or "not a JSON object"),
       status = status, op = op, exc = derr, retryable = true, sent_maybe = true}
@@ -140,14 +140,15 @@ function Client:attempt(body, op, timeout)
 end
 
 -- graphql(query, variables, opts) -> data; raises CommError.
--- opts: op (label for messages), idempotent (default true), timeout, deadline
+-- opts: op (label for messages), idempotent (default true), timeout, deadline, decode (options
+-- of json.decode for the answer: {json_strings = "history"} decodes history rows in place)
 function Client:graphql(query, variables, opts)
   opts = opts or {}
   local op = opts.op or query:match("^%s*%a+%s+([%w_]+)") or "query"
   local body = json().encode({query = query, variables = variables or json().object({})})
   local timeout = opts.timeout or self.timeout
   local data, e = retry.call(self.policy, function(_, left)
-    return self:attempt(body, op, math.min(timeout, left))
+    return self:attempt(body, op, math.min(timeout, left), opts.decode)
   end, {idempotent = opts.idempotent ~= false, deadline = opts.deadline, label = "W&B " .. op,
     on_retry = function() self.stats.retries = self.stats.retries + 1 end})
   if data then return data end
