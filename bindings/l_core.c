@@ -325,30 +325,7 @@ static int core_isatty(lua_State *L) {
   return 1;
 }
 
-/* core.clone(t) -> a shallow copy of t's keys and values (no metatable), made at its final size
-   (a copy grown key by key rehashes four or five times: the watch tick copies a cursor per run) */
-static int core_clone(lua_State *L) {
-  int narr = 0, nrec = 0;
-  luaL_checktype(L, 1, LUA_TTABLE);
-  lua_settop(L, 1);
-  lua_pushnil(L);
-  while (lua_next(L, 1)) {
-    if (lua_isinteger(L, -2) && lua_tointeger(L, -2) == narr + 1) narr++;
-    else nrec++;
-    lua_pop(L, 1);
-  }
-  lua_createtable(L, narr, nrec);
-  lua_pushnil(L);
-  while (lua_next(L, 1)) {
-    lua_pushvalue(L, -2);
-    lua_insert(L, -2);
-    lua_rawset(L, 2);
-  }
-  return 1;
-}
-
 static const luaL_Reg core_funcs[] = {
-  {"clone", core_clone},
   {"isatty", core_isatty},
   {"base64", core_base64},
   {"now", core_now},

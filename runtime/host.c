@@ -26,26 +26,6 @@ double rw_walltime(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* The allocator: counts bytes and refuses to grow past the host's limit, so a job that eats
-   memory gets "not enough memory" (and is stopped) instead of the process being killed. */
-static void *host_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
-  rw_host *h = ud;
-  size_t old = ptr ? osize : 0;
-  void *p;
-  if (nsize == 0) {
-    free(ptr);
-    h->mem_used -= old;
-    return NULL;
-  }
-  if (nsize > old && h->mem_limit && h->mem_used - old + nsize > h->mem_limit && !h->closing)
-    return NULL;
-  p = realloc(ptr, nsize);
-  if (!p) return NULL;
-  h->mem_used = h->mem_used - old + nsize;
-  if (h->mem_used > h->mem_peak) h->mem_peak = h->mem_used;
-  return p;
-}
-
 /* The count hook: when the running job slice is over its budget, yield out of it (this escapes
    any pcall inside the job); where yielding is impossible, raise. The task scheduler sees
    slice_abort and closes the coroutine. */
@@ -277,9 +257,11 @@ rw_host *rw_host_new(rw_app *app, char *err, size_t errlen) {
   h->app = app;
   h->exit_status = -1;
   h->mem_limit = app && app->opt->mem_limit ? app->opt->mem_limit : RW_DEFAULT_MEM_LIMIT;
-  h->L = lua_newstate(host_alloc, h);
+  h->pool = rw_pool_new();
+  h->L = h->pool ? lua_newstate(rw_lua_alloc, h) : NULL;
   if (!h->L) {
     snprintf(err, errlen, "cannot create a Lua state");
+    rw_pool_free(h->pool);
     free(h);
     return NULL;
   }
@@ -361,6 +343,7 @@ void rw_host_free(rw_host *h) {
   if (!h) return;
   h->closing = 1;
   if (h->L) lua_close(h->L);   /* runs every __gc: timers stop, requests leave the multi */
+  rw_pool_free(h->pool);       /* the small blocks' chunks (lua_close gave every block back) */
   free(h);
 }
 

@@ -38,6 +38,7 @@ typedef struct rw_options {
 } rw_options;
 
 typedef struct rw_app rw_app;
+typedef struct rw_pool rw_pool;       /* lua_alloc.c: the small blocks of a Lua state */
 
 /* One Lua world: a lua_State with the library and the user scripts loaded. SIGHUP builds a new
    host beside the old one and swaps only if the new one loads. */
@@ -48,6 +49,7 @@ typedef struct rw_host {
   int live;                   /* live userdata objects (for leak tests) */
   int closing;                /* set while lua_close runs: callbacks must not enter Lua */
   size_t mem_used, mem_limit, mem_peak;
+  rw_pool *pool;              /* lua_alloc.c */
   double slice_start;         /* monotonic time the current job slice began; 0 = none */
   double slice_budget;        /* seconds the current slice may run */
   int slice_abort;            /* the hook stopped the current slice (budget exceeded) */
@@ -87,6 +89,11 @@ rw_app *rw_app_of(lua_State *L);
 rw_host *rw_host_of(lua_State *L);
 int rw_app_stop_signals(void);       /* SIGINT/SIGTERM received so far (async-signal counter) */
 int rw_app_last_stop_signal(void);
+
+/* lua_alloc.c: the lua_Alloc of every host (memory limit, small-block pools) */
+rw_pool *rw_pool_new(void);
+void rw_pool_free(rw_pool *p);
+void *rw_lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
 
 /* host.c */
 rw_host *rw_host_new(rw_app *app, char *err, size_t errlen);

@@ -80,7 +80,7 @@ function M.cursor(watch_id, run_path)
   check_string("cursor", 2, run_path)
   use(false)
   local row = guard(q_first, "SELECT value FROM cursors WHERE watch = ? AND run = ?", watch_id, run_path)
-  if row then return decode(row.value) end
+  if row then return decode(row.value), row.value end      -- the table, and its JSON text
   return nil
 end
 
@@ -93,6 +93,7 @@ function M.set_cursor(watch_id, run_path, tbl)
   guard(q_run, "INSERT INTO cursors (watch, run, value, updated) VALUES (?, ?, ?, ?) " ..
     "ON CONFLICT (watch, run) DO UPDATE SET value = excluded.value, updated = excluded.updated",
     watch_id, run_path, text, now())
+  return text                                               -- the JSON text stored
 end
 
 -- state.cursors(watch_id) -> {run_path = tbl}

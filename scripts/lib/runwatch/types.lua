@@ -604,6 +604,12 @@ function Watch:call(...) end
 ---@private
 function Watch:cursor(...) end
 ---@private
+function Watch:forget(...) end
+---@private
+function Watch:head(...) end
+---@private
+function Watch:remember(...) end
+---@private
 function Watch:process(...) end
 ---@private
 function Watch:save(...) end

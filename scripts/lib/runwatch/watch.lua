@@ -43,7 +43,6 @@ M.defaults = {every = 60, batch = 100, per_page = 500, max_rows = 1000,
 
 local function null(v) if v == json.null then return nil end return v end
 local tointeger, tonumber = math.tointeger, tonumber
-local clone = core.clone        -- a shallow copy made at its final size (C)
 local EMPTY = setmetatable({}, {__newindex = function() error("read-only table", 2) end})
 -- cadence gaps to the microsecond: plenty for a median, and a short decimal in the cursor's JSON
 -- (json.encode writes those without the slow shortest-text search)
@@ -124,22 +123,38 @@ function Watch:stop()
   return self
 end
 
--- Cursor of a run for this watch, from the state store (cached once read). The cache only ever
--- holds committed values: save() writes in the run's transaction, and the cache takes the new
--- cursor after the commit (Group:tick), so a rolled-back transaction leaves nothing advanced.
-function Watch:cursor(path)
-  local c = self.cursors[path]
-  if c == nil then
-    c = state.cursor(self.id, path) or false
-    self.cursors[path] = c
+-- The cursor cache: each run's committed cursor as the JSON text the store holds, decoded when
+-- used (one string per run and nothing for the collector to walk: 10,000 watched runs keep ~6 MB
+-- less than as tables), with its step and line count beside it for fetch_history. It only ever
+-- holds committed values: save() writes in the run's savepoint, and the cache takes the text once
+-- the batch has committed (process_batch), so a rolled-back transaction leaves nothing advanced.
+local function load_cursor(w, path)
+  local text = w.cursors[path]
+  if text == nil then
+    local c, t = state.cursor(w.id, path)
+    w.cursors[path] = t or false
+    if c then w.steps[path], w.lines[path] = c.step, c.lines end
+    return c
   end
-  return c or nil
+  return text and json.decode(text) or nil
+end
+
+-- Watch:cursor(path) -> the run's cursor: a fresh table the caller may change, or nil
+function Watch:cursor(path) return load_cursor(self, path) end
+
+-- Watch:head(path) -> the cursor's step and line count, without decoding it (nil: no cursor)
+function Watch:head(path)
+  if self.cursors[path] == nil then load_cursor(self, path) end
+  return self.steps[path], self.lines[path]
 end
 
 function Watch:save(path, c)
-  state.set_cursor(self.id, path, c)
-  self.saved[path] = c            -- taken into the cache when the transaction commits
+  local text = state.set_cursor(self.id, path, c)
+  self.saved[path] = {text, c.step, c.lines}   -- the cache takes it when the batch commits
 end
+
+function Watch:remember(path, s) self.cursors[path], self.steps[path], self.lines[path] = s[1], s[2], s[3] end
+function Watch:forget(path) self.cursors[path], self.steps[path], self.lines[path] = nil, nil, nil end
 
 -- {====== the tick
 
@@ -226,12 +241,12 @@ function Group:fetch_history(nodes, stats)
     local from, open = nil, false
     for _, w in ipairs(self.watches) do
       if w.wants_history then
-        local c = w:cursor(path)
-        local next_step = c and c.step or self:initial_step(n)
+        local step, lines = w:head(path)
+        local next_step = step or self:initial_step(n)
         -- the summary's _step can lag behind the history: a summary written meanwhile (by us or
         -- anyone, on a fresh read) can carry an older _step than the row just logged. The
         -- history's line count still grew, so the rows are asked for all the same.
-        local grew = c and count and c.lines and count > c.lines and next_step > last
+        local grew = step and count and lines and count > lines and next_step > last
         if (next_step <= last or grew) and (not from or next_step < from) then
           from = next_step
           open = grew and next_step > last
@@ -287,8 +302,8 @@ function Watch:process(node, rows, now, stats, path)
   local fresh = c == nil
   local state = null(node.state)
   local run = run_mod.new(self.api, self.group.entity, self.group.project, node, false)
-  local prev = c or EMPTY
-  c = clone(prev)              -- the cached cursor stays as committed until the batch commits
+  local prev = c or EMPTY        -- c is this call's own copy (the cache keeps the committed text);
+  c = c or {}                    -- prev's fields are read before c's are replaced
   local ctx = setmetatable({watch = self, now = now, rows = EMPTY, first = fresh, cursor = c,
     eval_from = nil, from_step = nil, stale = nil}, CTX_MT)
   stats.examined = stats.examined + 1
@@ -454,7 +469,7 @@ end
 -- A run whose state was not saved: its cached cursor goes (the store has the truth) and it is
 -- revisited next tick (by name if it is no longer listed).
 function Group:not_processed(w, id, path, err)
-  w.cursors[path] = nil
+  w:forget(path)
   self.alive[id] = true
   local t = task.current()
   core.log("error", "watch " .. w.id .. ": " .. path .. " not processed: " .. tostring(err), nil,
@@ -482,7 +497,7 @@ function Group:process_batch(work, now, stats, tick_id)
     end)
     if ok then
       for _, d in ipairs(done) do
-        for p, c in pairs(d.saved) do d.w.cursors[p] = c end
+        for p, saved in pairs(d.saved) do d.w:remember(p, saved) end
       end
     else
       for _, d in ipairs(done) do self:not_processed(d.w, d.id, d.path, err) end
@@ -699,7 +714,7 @@ function M.watch(spec)
       every = every, id = id, cpu_budget = cpu_budget})
   end
   local w = setmetatable({spec = spec, id = id, project = entity .. "/" .. project, every = every,
-    api = api, stale = stale, cursors = {}, saved = {}, rules = {}, ticks = 0, errors = 0, script = script,
+    api = api, stale = stale, cursors = {}, steps = {}, lines = {}, saved = {}, rules = {}, ticks = 0, errors = 0, script = script,
     wants_history = spec.history ~= false and (spec.on_history ~= nil or spec.history == true)}, Watch)
   local key = group_key(api, entity .. "/" .. project, fjson)
   local g = groups[key]
