@@ -94,7 +94,9 @@ local db_readonly = false
 local db_lock         -- the runwatch.Lock held on db_path .. ".lock" while open for writing
 local dry_copy        -- in a dry run: {file = the throwaway copy's path, placeholder = ...}
 local cache = {}      -- sql -> prepared runwatch.Stmt
-local tx = {depth = 0, owner = nil, waiters = 0}
+-- waiters: the coroutines waiting in use() for another job's transaction (weak: one that is
+-- dropped without finishing its wait does not count for ever)
+local tx = {depth = 0, owner = nil, waiters = setmetatable({}, {__mode = "k"})}
 
 -- {====== errors
 
@@ -415,8 +417,9 @@ local function use(write)
         "(not inside a job)", 3)
     end
     local deadline = core.monotonic() + M.TX_WAIT
-    tx.waiters = tx.waiters + 1          -- seen by contended(): a long batch commits early
-    local _ <close> = setmetatable({}, {__close = function() tx.waiters = tx.waiters - 1 end})
+    local co = coroutine.running()
+    tx.waiters[co] = true                -- seen by contended(): a long batch commits early
+    local _ <close> = setmetatable({}, {__close = function() tx.waiters[co] = nil end})
     repeat
       if core.monotonic() > deadline then
         error(world_error("busy", string.format("state: another job's transaction has been open " ..
@@ -602,7 +605,7 @@ function M.in_transaction() return tx.depth > 0 end
 
 -- state.contended() -> true while another job waits for the open transaction to end (a caller
 -- that batches many units of work in one transaction commits early then)
-function M.contended() return tx.waiters > 0 end
+function M.contended() return next(tx.waiters) ~= nil end
 
 -- }======
 
