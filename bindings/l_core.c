@@ -325,7 +325,34 @@ static int core_isatty(lua_State *L) {
   return 1;
 }
 
+/* core.rename(t, names) -> a new table holding t[k] under names[k] for each key k of t that names
+   has (other keys are left out), made at its final size: a run record from a GraphQL node
+   (fields.from_node, once per run per tick) without growing it key by key */
+static int core_rename(lua_State *L) {
+  int n = 0;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  lua_settop(L, 2);
+  lua_pushnil(L);
+  while (lua_next(L, 1)) {
+    lua_pop(L, 1);
+    lua_pushvalue(L, -1);
+    if (lua_rawget(L, 2) != LUA_TNIL) n++;
+    lua_pop(L, 1);
+  }
+  lua_createtable(L, 0, n);                  /* 3 */
+  lua_pushnil(L);
+  while (lua_next(L, 1)) {                   /* key at -2, value at -1 */
+    lua_pushvalue(L, -2);
+    if (lua_rawget(L, 2) == LUA_TNIL) { lua_pop(L, 2); continue; }
+    lua_insert(L, -2);                       /* key, new name, value */
+    lua_rawset(L, 3);
+  }
+  return 1;
+}
+
 static const luaL_Reg core_funcs[] = {
+  {"rename", core_rename},
   {"isatty", core_isatty},
   {"base64", core_base64},
   {"now", core_now},

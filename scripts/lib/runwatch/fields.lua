@@ -9,6 +9,7 @@
 -- by these names: values as the server has them (json.null for null; absent = not asked for),
 -- config/summary/system_metrics as JSON object text (or an already decoded table).
 local json = require "runwatch.json"
+local core = require "runwatch.core"
 
 local M = {}
 local NULL = json.null
@@ -172,26 +173,20 @@ local function summary_step(text)
   return ok and math.tointeger(v._step) or nil
 end
 
--- from_node(node) -> record: a GraphQL Run node (the fields it carries) in script terms
-local WITH_GQL      -- the rows of FIELDS that have a GraphQL name (made on first use)
+-- from_node(node) -> record: a GraphQL Run node (the fields it carries) in script terms; made in
+-- C at its final size (core.rename), once per run per tick
+local GQL_NAMES     -- GraphQL name -> script name, for the rows that have one (made on first use)
 function M.from_node(node)
   if node == nil or node == NULL then return nil end
-  local r = {}
-  if not WITH_GQL then
-    WITH_GQL = {}
-    for _, f in ipairs(M.FIELDS) do if f.gql then WITH_GQL[#WITH_GQL + 1] = f end end
+  if not GQL_NAMES then
+    GQL_NAMES = {}
+    for _, f in ipairs(M.FIELDS) do if f.gql then GQL_NAMES[f.gql] = f.name end end
   end
-  for i = 1, #WITH_GQL do              -- once per run per tick: a numeric loop
-    local f = WITH_GQL[i]
-    local v = node[f.gql]
-    if v ~= nil then
-      if f.view == "last_step" then
-        local hk = null(v)
-        r.last_step = type(hk) == "table" and math.tointeger(null(hk.lastStep)) or nil
-      else
-        r[f.name] = v
-      end
-    end
+  local r = core.rename(node, GQL_NAMES)
+  local hk = r.last_step                -- historyKeys {lastStep}: the last step
+  if hk ~= nil then
+    hk = null(hk)
+    r.last_step = type(hk) == "table" and math.tointeger(null(hk.lastStep)) or nil
   end
   return r
 end
