@@ -7,4 +7,10 @@ for url in "ftp://x" "http://exa mple" "localhost:8080"; do
   expect_match "$tmp/out" "false	CommError: WANDB_BASE_URL \"$url\""
   expect_no_match "$tmp/out" "bad field"
 done
+# a key put in the URL's user:password@ part never shows, even when the URL is refused
+WANDB_BASE_URL="https://api:SeCrEtInUrl0123456789@localhost:99999" expect_exit 0 timeout 20 $RW once $LIB \
+  -e 'local ok, e = pcall(api.run, "e/p/r"); print(ok, e); io.stderr:write("https://api:SeCrEtInUrl0123456789@x\n")'
+expect_match "$tmp/out" 'CommError: WANDB_BASE_URL "https://\*\*\*@localhost:99999" has a bad port'
+expect_no_match "$tmp/out" "SeCrEtInUrl"
+expect_no_match "$tmp/err" "SeCrEtInUrl"
 finish

@@ -145,6 +145,17 @@ function M.why_bad_url(url)
   return nil
 end
 
+-- A URL's user:password@ part is a credential (a key can be put there): registered for redaction
+-- before the URL can appear anywhere, and masked in the messages that quote the URL.
+local function hide_userinfo(url)
+  local ui = type(url) == "string" and url:match("^%a[%w+.-]*://([^/?#]*)@")
+  if not ui then return url end
+  for _, secret in ipairs({ui, ui:match(":(.+)$"), ui:match("^([^:]+):")}) do
+    if #secret >= 4 then core.add_secret(secret) end
+  end
+  return (url:gsub("^(%a[%w+.-]*://)[^/?#]*@", "%1***@"))
+end
+
 -- resolve(overrides) -> {base_url, api_key (may be nil), entity, project, key_source}
 function M.resolve(o)
   o = o or {}
@@ -155,10 +166,11 @@ function M.resolve(o)
   elseif os.getenv("WANDB_BASE_URL") and os.getenv("WANDB_BASE_URL") ~= "" then
     url, source = os.getenv("WANDB_BASE_URL"), "WANDB_BASE_URL"
   elseif files.base_url then url, source = files.base_url, files.base_url_source end
+  local shown = hide_userinfo(url)
   local why = M.why_bad_url(url)
   if why then
     -- a setting that can never work: a CommError at once, naming where it came from
-    errors.raise({message = string.format("%s %q %s", source, tostring(url), why), retryable = false}, 3)
+    errors.raise({message = string.format("%s %q %s", source, tostring(shown), why), retryable = false}, 3)
   end
   s.base_url = url:gsub("/+$", "")
   s.entity = o.entity or os.getenv("WANDB_ENTITY") or files.entity
