@@ -94,12 +94,20 @@ wait_for("the handler's tag", function()
 end)
 t.ok(timer_checked, "the timer job ran while the handler waited")
 timer_job:stop(); w_ctx:stop()
-local log_rows = state.audit_list{run = target, action = "tag"}
-local handler_rows, timer_rows = 0, 0
-for _, r in ipairs(log_rows) do
-  if r.detail == "+from-handler" then handler_rows = handler_rows + 1 end
-  if r.detail == "+from-timer" then timer_rows = timer_rows + 1 end
+-- the deliverer audits an entry after the server's answer, in its own transaction: the server
+-- can show the tag a moment before the row is written (sooner when another job's transaction is
+-- open then), so the row is waited for, then counted
+local function audit_rows()
+  local handler_rows, timer_rows = 0, 0
+  for _, r in ipairs(state.audit_list{run = target, action = "tag"}) do
+    if r.detail == "+from-handler" then handler_rows = handler_rows + 1 end
+    if r.detail == "+from-timer" then timer_rows = timer_rows + 1 end
+  end
+  return handler_rows, timer_rows
 end
+wait_for("the handler's tag audited", function() return audit_rows() > 0 end)
+sleep(0.3)
+local handler_rows, timer_rows = audit_rows()
 t.eq(handler_rows, 1, "one audit row for the handler's tag")
 t.eq(timer_rows, 1, "one audit row for the timer's tag")
 
