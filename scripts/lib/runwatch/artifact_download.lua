@@ -123,6 +123,18 @@ local function urls(art)
   return out
 end
 
+-- Temporaries of this file left by a download that was killed (their process is gone) are
+-- removed before it is fetched again: nothing of a killed download stays in the directory.
+local function remove_stale(dir, base)
+  local prefix = "." .. base .. ".rw-"
+  for _, n in ipairs(fs.dir(dir) or {}) do
+    if n:sub(1, #prefix) == prefix then
+      local pid = tonumber(n:sub(#prefix + 1):match("^(%d+)%.part$"))
+      if pid and pid ~= core.getpid() and not fs.pid_alive(pid) then os.remove(dir .. "/" .. n) end
+    end
+  end
+end
+
 -- one(art, root, entry, url, stats): the file in place, verified, or an error naming it
 local function one(art, root, e, url, stats)
   local label = art.qualified_name
@@ -135,7 +147,9 @@ local function one(art, root, e, url, stats)
   local dir = target:match("^(.*)/[^/]*$")
   local ok, merr = mkdirs(dir)
   if not ok then fail(label, "cannot create the directory for " .. e.path .. ": " .. tostring(merr)) end
-  local tmp = dir .. "/." .. target:match("[^/]*$") .. ".rw-" .. core.getpid() .. ".part"
+  local base = target:match("[^/]*$")
+  local tmp = dir .. "/." .. base .. ".rw-" .. core.getpid() .. ".part"
+  remove_stale(dir, base)
   local res, err = art._backend:download(url, {output = tmp, max_size = M.MAX_FILE})
   if not res or res.status ~= 200 then
     os.remove(tmp)
