@@ -316,16 +316,15 @@ static int dec_string(jdec *d, const char *p) {
 ** need, and a second decoder reads them (its own depth, as json.decode of the string would). A
 ** string that is not a JSON text is pushed as the string it is, for the caller to judge.
 */
-static int dec_inner(jdec *d, const char *s, size_t len) {
+static void dec_inner(jdec *d, const char *s, size_t len) {
   jdec sub;
   int top = lua_gettop(d->L);
   sub = *d;
   sub.s = s; sub.end = s + len; sub.p = s;
   sub.depth = 0; sub.max_depth = JSON_DEFAULT_DEPTH; sub.jkey = NULL; sub.jnext = 0;
-  if (dec_value(&sub) == 0 && skip_ws(sub.p) >= sub.end) return 0;
+  if (dec_value(&sub) == 0 && skip_ws(sub.p) >= sub.end) return;
   lua_settop(d->L, top);
   lua_pushlstring(d->L, s, len);
-  return 0;
 }
 
 static int dec_json_string(jdec *d, const char *p) {
@@ -639,6 +638,16 @@ typedef struct jbuf {
 } jbuf;
 
 #define ENC_KEEP_MAX (64 * 1024)   /* a kept buffer larger than this is freed after use */
+
+/* Pushes a new, empty output buffer. */
+static jbuf *new_jbuf(lua_State *L) {
+  jbuf *b = (jbuf *)lua_newuserdatauv(L, sizeof(jbuf), 0);
+  b->p = NULL;
+  b->n = b->cap = 0;
+  b->busy = 0;
+  luaL_setmetatable(L, JSON_BUFFER_MT);
+  return b;
+}
 
 static int jbuf_gc(lua_State *L) {
   jbuf *b = (jbuf *)luaL_checkudata(L, 1, JSON_BUFFER_MT);
@@ -1191,11 +1200,7 @@ static int json_encode(lua_State *L) {
      raised left them busy, and its set may still hold tables: then fresh ones, kept after */
   e.b = (jbuf *)lua_touserdata(L, UV_ENC_BUF);
   if (e.b->busy) {
-    e.b = (jbuf *)lua_newuserdatauv(L, sizeof(jbuf), 0);
-    e.b->p = NULL;
-    e.b->n = e.b->cap = 0;
-    e.b->busy = 0;
-    luaL_setmetatable(L, JSON_BUFFER_MT);
+    e.b = new_jbuf(L);
     lua_replace(L, UV_ENC_BUF);
     lua_newtable(L);
     lua_replace(L, UV_ENC_SEEN);
@@ -1279,13 +1284,7 @@ int luaopen_runwatch_json(lua_State *L) {
   lua_setfield(L, -4, "array_mt");
   lua_pushvalue(L, -1);
   lua_setfield(L, -4, "object_mt");
-  {
-    jbuf *b = (jbuf *)lua_newuserdatauv(L, sizeof(jbuf), 0);
-    b->p = NULL;
-    b->n = b->cap = 0;
-    b->busy = 0;
-    luaL_setmetatable(L, JSON_BUFFER_MT);
-  }
+  new_jbuf(L);     /* json.encode's kept buffer and set (UV_ENC_BUF, UV_ENC_SEEN) */
   lua_newtable(L);
   luaL_setfuncs(L, json_funcs, 4);
   lua_pushlightuserdata(L, NULL);  /* the same value as cjson.null */

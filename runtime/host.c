@@ -1,5 +1,6 @@
-/* The Lua side of the host: lua_State setup, memory cap, CPU budget hook, module loading,
-   script loading with one _ENV per script, and host_pcall, the one door from C into Lua. */
+/* The Lua side of the host: lua_State setup (its allocator, with the memory cap, is
+   lua_alloc.c), CPU budget hook, module loading, script loading with one _ENV per script, and
+   host_pcall, the one door from C into Lua. */
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>

@@ -350,7 +350,7 @@ function Rule:prepare(w, chunk, rows, stats)
   if #self.cohort_exprs > 0 then
     self.trackers[w] = self.trackers[w] or {}
     local cursor_of = function(id)
-      local c = w:cursor(g.entity .. "/" .. g.project .. "/" .. id)
+      local c = w:cursor(g:run_path(id))
       return c and c.step
     end
     for _, e in ipairs(self.cohort_exprs) do
@@ -370,7 +370,7 @@ function Rule:prepare(w, chunk, rows, stats)
   if next(needs) == nil then return end
   local list = {}
   for _, n in ipairs(chunk) do
-    local path = g.entity .. "/" .. g.project .. "/" .. n.id
+    local path = g:run_path(n.id)
     local c = w:cursor(path)
     local from = c and c.step or g:initial_step(n)
     if windows.missing(c and c.windows, needs, from) then list[#list + 1] = {id = n.id, path = path, from = from} end

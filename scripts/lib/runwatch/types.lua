@@ -167,11 +167,11 @@ function http.json(res, err) end
 ---@field object_mt table   metatable marking a table as an object
 json = {}
 ---@param v any
----@param opts? {indent?: integer, sort_keys?: boolean}
+---@param opts? {indent?: integer, sort_keys?: boolean, ascii?: boolean, python?: boolean, max_depth?: integer}
 ---@return string
 function json.encode(v, opts) end
 ---@param s string
----@param opts? table
+---@param opts? {max_depth?: integer, json_strings?: string}
 ---@return any
 ---@return string? err
 function json.decode(s, opts) end

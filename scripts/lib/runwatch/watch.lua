@@ -148,12 +148,13 @@ function Watch:head(path)
   return self.steps[path], self.lines[path]
 end
 
+-- save(path, c): the run's new cursor, written in its savepoint; kept in self.saved until the
+-- batch commits (process_batch hands it to remember)
 function Watch:save(path, c)
-  local text = state.set_cursor(self.id, path, c)
-  self.saved[path] = {text, c.step, c.lines}   -- the cache takes it when the batch commits
+  self.saved = {path = path, text = state.set_cursor(self.id, path, c), step = c.step, lines = c.lines}
 end
 
-function Watch:remember(path, s) self.cursors[path], self.steps[path], self.lines[path] = s[1], s[2], s[3] end
+function Watch:remember(s) self.cursors[s.path], self.steps[s.path], self.lines[s.path] = s.text, s.step, s.lines end
 function Watch:forget(path) self.cursors[path], self.steps[path], self.lines[path] = nil, nil, nil end
 
 -- {====== the tick
@@ -167,6 +168,9 @@ end
 
 -- Everything runs with the same api; the api's backend does the requests.
 function Group:backend() return self.api.backend end
+
+-- "entity/project/id": a run's path, the key of its cursor
+function Group:run_path(id) return self.entity .. "/" .. self.project .. "/" .. id end
 
 -- The filter of a tick's poll: alive runs and runs created since the last tick. Runs created
 -- before the watch began are seen only while alive: one that ended before it began is never
@@ -235,7 +239,7 @@ end
 function Group:fetch_history(nodes, stats)
   local need = {}
   for _, n in ipairs(nodes) do
-    local path = self.entity .. "/" .. self.project .. "/" .. n.id
+    local path = self:run_path(n.id)
     local last = node_last_step(n)
     local count = math.tointeger(null(n.history_line_count))
     local from, open = nil, false
@@ -297,13 +301,13 @@ end
 -- Processes one run for one watch: events, history, staleness, rules. The cursor is saved
 -- after the run's handlers returned (each run in its own savepoint: process_batch).
 function Watch:process(node, rows, now, stats, path)
-  path = path or (self.group.entity .. "/" .. self.group.project .. "/" .. node.id)
   local c = self:cursor(path)
   local fresh = c == nil
   local state = null(node.state)
   local run = run_mod.new(self.api, self.group.entity, self.group.project, node, false)
   local prev = c or EMPTY        -- c is this call's own copy (the cache keeps the committed text);
   c = c or {}                    -- prev's fields are read before c's are replaced
+  -- (eval_from, from_step and stale are set later: named here, the table is made with room)
   local ctx = setmetatable({watch = self, now = now, rows = EMPTY, first = fresh, cursor = c,
     eval_from = nil, from_step = nil, stale = nil}, CTX_MT)
   stats.examined = stats.examined + 1
@@ -445,19 +449,19 @@ end
 -- Processes one run for one watch in a savepoint of the batch's transaction (process_batch),
 -- with the handlers' and rules' effects deferred to the outbox in it. -> true, or false when the
 -- savepoint failed (a full disk, an I/O error): then nothing of the run is kept, in the store or
--- in memory, and it is looked at again next tick, even if it ended meanwhile. The cursors it
--- saved go to `done`, for the cache once the batch has committed.
+-- in memory, and it is looked at again next tick, even if it ended meanwhile. The cursor it
+-- saved goes to `done`, for the cache once the batch has committed.
 local function process_in_savepoint(w, n, rows, now, stats, path, tick_id)
   local _ <close> = task.with_context({defer = true, watch = w.id, run = path, tick = tick_id})
   w:process(n, rows, now, stats, path)
 end
 
 function Group:process_one(w, n, rows, now, stats, tick_id, done)
-  local path = self.entity .. "/" .. self.project .. "/" .. n.id
-  w.saved = {}
+  local path = self:run_path(n.id)
+  w.saved = nil
   local ok, err = pcall(state.transaction, process_in_savepoint, w, n, rows, now, stats, path, tick_id)
   local saved = w.saved
-  w.saved = {}
+  w.saved = nil
   if ok then
     done[#done + 1] = {w = w, id = n.id, path = path, saved = saved}
     return true
@@ -496,16 +500,14 @@ function Group:process_batch(work, now, stats, tick_id)
       until i > #work or failed or state.contended()
     end)
     if ok then
-      for _, d in ipairs(done) do
-        for p, saved in pairs(d.saved) do d.w:remember(p, saved) end
-      end
+      for _, d in ipairs(done) do if d.saved then d.w:remember(d.saved) end end
     else
       for _, d in ipairs(done) do self:not_processed(d.w, d.id, d.path, err) end
       stats.failed = stats.failed + #done
       if i == first then                 -- the transaction did not begin: none of the rest can
         for j = i, #work do
           local it = work[j]
-          self:not_processed(it.w, it.n.id, self.entity .. "/" .. self.project .. "/" .. it.n.id, err)
+          self:not_processed(it.w, it.n.id, self:run_path(it.n.id), err)
         end
         stats.failed = stats.failed + (#work - i + 1)
         i = #work + 1
@@ -714,7 +716,7 @@ function M.watch(spec)
       every = every, id = id, cpu_budget = cpu_budget})
   end
   local w = setmetatable({spec = spec, id = id, project = entity .. "/" .. project, every = every,
-    api = api, stale = stale, cursors = {}, steps = {}, lines = {}, saved = {}, rules = {}, ticks = 0, errors = 0, script = script,
+    api = api, stale = stale, cursors = {}, steps = {}, lines = {}, rules = {}, ticks = 0, errors = 0, script = script,
     wants_history = spec.history ~= false and (spec.on_history ~= nil or spec.history == true)}, Watch)
   local key = group_key(api, entity .. "/" .. project, fjson)
   local g = groups[key]

@@ -542,12 +542,13 @@ end
 -- {====== transactions
 
 local function exec(sql) return db:exec(sql) end
--- (BEGIN, COMMIT, SAVEPOINT and RELEASE go through q_run: prepared once, not parsed per run)
 
 -- state.transaction(fn, ...) -> fn(...)'s results. BEGIN IMMEDIATE ... COMMIT; an error rolls
 -- back and is raised again. A nested call joins the outer transaction through a savepoint (an
--- error caught inside the outer function undoes only the inner writes). fn must not wait.
--- No closure or table is made per call: the watch tick opens one savepoint per run.
+-- error caught inside the outer function undoes only the inner writes). fn should not wait:
+-- other jobs' state calls wait for it meanwhile (use(), up to TX_WAIT; contended() tells). The
+-- statements go through q_run (prepared once), and no closure is made per call: the watch tick
+-- opens one savepoint per run.
 local SP = {}         -- depth -> {save =, release =, rollback =}: the savepoint statements
 local function savepoint(depth)
   local sp = SP[depth]
